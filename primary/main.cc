@@ -1,0 +1,171 @@
+// vswitch-primary: owns the group's DPDK runtime (hugepages, mbuf pool, rings, MAC table,
+// state memzone, the port) and watches the secondaries. No datapath loop: it sleeps.
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "clock.h"
+#include "config.h"
+#include "eal_args.h"
+#include "hugepage_check.h"
+#include "liveness.h"
+#include "log.h"
+#include "port.h"
+#include "process_util.h"
+#include "shared_objects.h"
+#include "status_file.h"
+#include "status_json.h"
+
+namespace vswitch {
+namespace {
+
+constexpr auto kLoopPeriod = std::chrono::milliseconds(50);
+
+bool MakeDirs(const std::string& dir) {
+  std::string path;
+  for (size_t i = 0; i <= dir.size(); ++i) {
+    if (i == dir.size() || (dir[i] == '/' && i > 0)) {
+      path = dir.substr(0, i);
+      if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    }
+  }
+  return true;
+}
+
+void PublishConfig(const Config& config, const PortInfo& port, SharedState& s) {
+  auto& c = s.config;
+  std::snprintf(c.port, sizeof(c.port), "%s", config.primary.port.c_str());
+  c.max_devices = config.primary.max_devices;
+  c.ring_size = config.primary.ring_size;
+  c.mbufs = config.primary.mbufs;
+  c.port_id = port.port_id;
+  c.port_rx_queues = port.rx_queues;
+  c.port_tx_queues = port.tx_queues;
+  c.vmdq_pools = 0;
+  c.heartbeat_timeout_ms = config.primary.heartbeat_timeout_ms;
+}
+
+int Run(const Config& config) {
+  const std::string hugepage_problem = CheckHugepagesOnThisMachine();
+  if (!hugepage_problem.empty()) {
+    std::fprintf(stderr, "vswitch-primary: %s\n", hugepage_problem.c_str());
+    return 1;
+  }
+  if (!MakeDirs(config.group.run_dir)) {
+    std::fprintf(stderr, "vswitch-primary: --run-dir: cannot create '%s': %s\n",
+                 config.group.run_dir.c_str(), std::strerror(errno));
+    return 1;
+  }
+  std::vector<std::string> args = BuildEalArgs(config, config.primary.port);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+    const int err = rte_errno;
+    std::fprintf(stderr, "vswitch-primary: DPDK EAL init failed: %s%s\n", rte_strerror(err),
+                 err == EALREADY || err == EEXIST
+                     ? " (a primary with this file-prefix is already running: deploy/vswitch status)"
+                     : " (see the EAL messages above)");
+    return 1;
+  }
+  InitLog(Role::kPrimary, config.eal.log_level);
+  std::atomic<bool>& stop = InstallStopSignals();
+
+  SharedObjects objects;
+  std::string error;
+  if (!CreateSharedObjects(config.primary, &objects, &error)) {
+    VSW_LOG(ERR, "%s", error.c_str());
+    rte_eal_cleanup();
+    return 1;
+  }
+  PortInfo port;
+  if (!SetupPort(config.primary, objects.pool, &port, &error)) {
+    VSW_LOG(ERR, "%s", error.c_str());
+    FreeSharedObjects(&objects);
+    rte_eal_cleanup();
+    return 1;
+  }
+  SharedState& state = *objects.state;
+  PublishConfig(config, port, state);
+  RoleSlot& self = state.roles[static_cast<size_t>(Role::kPrimary)];
+  self.pid.store(getpid());
+  self.start_ns.store(RealtimeNs());
+  self.heartbeat_ns.store(MonotonicNs());
+  self.instances.store(1);
+  self.state.store(static_cast<uint32_t>(RoleState::kUp));
+  state.primary_pid.store(getpid());
+  state.primary_start_ns = RealtimeNs();
+  state.ready.store(1);
+  VSW_LOG(INFO, "vswitch-primary (pid %d) ready: file-prefix '%s', port '%s', %u devices, "
+          "layout %u", getpid(), config.eal.file_prefix.c_str(), config.primary.port.c_str(),
+          config.primary.max_devices, kLayoutVersion);
+
+  const std::string status_path = config.group.run_dir + "/status.json";
+  LinkWatch link(port.port_id);
+  uint64_t next_status = 0, next_link = 0;
+  const uint64_t timeout_ns = uint64_t{config.primary.heartbeat_timeout_ms} * 1000000;
+  while (!stop.load()) {
+    const uint64_t now = MonotonicNs();
+    self.heartbeat_ns.store(now);
+    for (const LivenessEvent& e : CheckLiveness(state, now, timeout_ns, ProcessAlive)) {
+      if (e.gone) {
+        VSW_LOG(WARNING, "%s (pid %d) is down: the process is gone; the role is free for a "
+                "new one (deploy/vswitch restart %s)", RoleBinary(e.role).data(), e.pid,
+                RoleName(e.role).data());
+      } else {
+        VSW_LOG(WARNING, "%s (pid %d) is down: no heartbeat for %lu ms", RoleBinary(e.role).data(),
+                e.pid, static_cast<unsigned long>(e.silent_ms));
+      }
+    }
+    if (now >= next_status) {
+      next_status = now + uint64_t{config.primary.status_interval_ms} * 1000000;
+      if (!WriteFileAtomically(status_path, RenderStatusJson(state, {now, RealtimeNs()}))) {
+        VSW_LOG(WARNING, "cannot write %s: %s", status_path.c_str(), std::strerror(errno));
+      }
+    }
+    if (now >= next_link) {
+      next_link = now + 1000000000ull;
+      link.Poll();
+    }
+    std::this_thread::sleep_for(kLoopPeriod);
+  }
+
+  VSW_LOG(INFO, "vswitch-primary stopping");
+  self.state.store(static_cast<uint32_t>(RoleState::kDown));
+  // Secondaries see ready == 0 and leave; free nothing they may still touch (DPDK zeroes
+  // freed memory, and a secondary would read zeros as "slot free").
+  state.ready.store(0);
+  const uint64_t deadline = MonotonicNs() + 5'000'000'000ull;
+  for (;;) {
+    bool attached = false;
+    for (Role r : kAllRoles) {
+      const int32_t pid = state.roles[static_cast<size_t>(r)].pid.load();
+      if (r != Role::kPrimary && pid != 0 && ProcessAlive(pid)) attached = true;
+    }
+    if (!attached) break;
+    if (MonotonicNs() > deadline) {
+      VSW_LOG(WARNING, "secondaries still attached after 5 s; stopping anyway");
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  unlink(status_path.c_str());
+  ClosePort(port.port_id);
+  FreeSharedObjects(&objects);
+  rte_eal_cleanup();
+  return 0;
+}
+
+}  // namespace
+}  // namespace vswitch
+
+int main(int argc, char** argv) {
+  const vswitch::ParseResult parsed = vswitch::ParseConfig(vswitch::Role::kPrimary, argc, argv);
+  int exit_code = 0;
+  if (!vswitch::HandleParseResult(parsed, &exit_code)) return exit_code;
+  return vswitch::Run(parsed.config);
+}

@@ -1,0 +1,161 @@
+// The `vswitch_state` memzone: everything the processes of a group share besides DPDK's own
+// objects (mbuf pool, rings, MAC hash). Every secondary checks magic, version and size at
+// attach; a binary built against another layout refuses to attach.
+//
+// Writers: each cache-line-aligned block has one writing process (noted per field), so
+// counters are plain single-writer atomics: no locked instructions on the datapath.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "drop_reason.h"
+#include "role.h"
+
+namespace vswitch {
+
+inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
+// Bump on any change to the structs below or to names.h.
+inline constexpr uint32_t kLayoutVersion = 1;
+
+inline constexpr std::size_t kCacheLine = 64;
+// 82599 VMDQ offers 64 pools; one device per pool.
+inline constexpr uint32_t kMaxDevices = 64;
+// VIRTIO_NET_F_MQ: vswitch serves up to 8 queue pairs per device.
+inline constexpr uint32_t kMaxQueuePairs = 8;
+inline constexpr std::size_t kSocketPathMax = 108;  // sizeof(sockaddr_un::sun_path)
+inline constexpr std::size_t kPortNameMax = 256;
+inline constexpr uint16_t kVlanBase = 1000;  // device i uses VLAN 1000 + i (vhost-switch)
+
+using Counter = std::atomic<uint64_t>;
+static_assert(Counter::is_always_lock_free, "shared counters must be lock-free across processes");
+
+// Single-writer increment: a relaxed load and store, not a locked add. Only the one process
+// that owns the block may call it.
+inline void Bump(Counter& c, uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+enum class RoleState : uint32_t {
+  kDown = 0,      // no process, or the primary found it dead or hung
+  kStarting = 1,  // registered, not yet serving
+  kUp = 2,        // serving
+};
+
+// The registry of processes. Written by the role itself (register, heartbeat, deregister)
+// and by the primary (marking a dead one down); never on a datapath.
+struct alignas(kCacheLine) RoleSlot {
+  std::atomic<int32_t> pid;           // 0: none registered
+  std::atomic<uint32_t> state;        // RoleState
+  std::atomic<uint64_t> start_ns;     // CLOCK_REALTIME when it registered
+  std::atomic<uint64_t> heartbeat_ns; // CLOCK_MONOTONIC of the last heartbeat
+  std::atomic<uint64_t> instances;    // registrations so far; restarts = instances - 1
+  std::atomic<uint64_t> deaths;       // times the primary found it gone or hung
+};
+
+enum class DeviceState : uint32_t {
+  kUnused = 0,     // no socket configured in this slot
+  kWaiting = 1,    // socket registered: listening (server) or connecting (client)
+  kConnected = 2,  // a frontend is connected, rings not ready yet
+  kReady = 3,      // new_device called: the datapath serves it
+};
+
+// Written by the vhost secondary.
+struct alignas(kCacheLine) DeviceInfo {
+  char socket_path[kSocketPathMax];
+  std::atomic<uint32_t> state;        // DeviceState
+  std::atomic<int32_t> vid;           // -1 when not connected
+  std::atomic<uint64_t> features;     // negotiated virtio features
+  std::atomic<uint32_t> queue_pairs;  // enabled queue pairs
+  std::atomic<uint32_t> client_mode;  // 1: vswitch connects to the frontend
+  std::atomic<uint64_t> connections;  // new_device count
+};
+
+// Written by the switching secondary: what it learned about the device.
+struct alignas(kCacheLine) DeviceL2 {
+  std::atomic<uint64_t> mac;   // 48-bit MAC in the low bits (network order bytes, see mac_table.h)
+  std::atomic<uint32_t> learned;
+  std::atomic<uint32_t> vlan;  // VLAN tag, kVlanBase + device id once learned
+};
+
+// One queue's counters, one writer.
+struct alignas(kCacheLine) QueueCounters {
+  Counter packets;
+  Counter bytes;
+  Counter retries;
+  Counter drops[kDropReasonCount];
+};
+
+struct DeviceCounters {
+  // Written by vhost. rx: into the guest (enqueue), tx: out of the guest (dequeue), per
+  // queue pair.
+  QueueCounters vhost_rx[kMaxQueuePairs];
+  QueueCounters vhost_tx[kMaxQueuePairs];
+  // Written by switching. rx: routed to this device's to_vm ring; tx: taken from its
+  // from_vm ring and routed (to the port or another device).
+  QueueCounters switch_rx;
+  QueueCounters switch_tx;
+};
+
+// Written by the switching secondary.
+struct alignas(kCacheLine) PortCounters {
+  Counter rx_packets;  // taken from the port's RX queues
+  Counter rx_bytes;
+  Counter tx_packets;  // handed to the port's TX queues
+  Counter tx_bytes;
+  Counter drops[kDropReasonCount];
+};
+
+// What the primary started with, for every other process to read.
+struct alignas(kCacheLine) ConfigSnapshot {
+  char port[kPortNameMax];      // the `[primary] port` value
+  uint32_t max_devices;         // rings exist for devices 0 .. max_devices-1
+  uint32_t ring_size;
+  uint32_t mbufs;
+  uint16_t port_id;             // DPDK ethdev port id of the port
+  uint16_t port_rx_queues;
+  uint16_t port_tx_queues;
+  uint16_t vmdq_pools;          // 0: software VMDQ
+  uint32_t heartbeat_timeout_ms;
+};
+
+struct alignas(kCacheLine) SharedState {
+  // Header: written once by the primary before it sets `ready`.
+  uint32_t magic;
+  uint32_t layout_version;
+  uint64_t layout_size;
+  std::atomic<int32_t> primary_pid;
+  std::atomic<uint32_t> ready;  // 1 once every shared object exists
+  uint64_t primary_start_ns;    // CLOCK_REALTIME
+
+  ConfigSnapshot config;
+  RoleSlot roles[kRoleCount];
+  DeviceInfo devices[kMaxDevices];
+  DeviceL2 l2[kMaxDevices];
+  DeviceCounters counters[kMaxDevices];
+  PortCounters port;
+};
+
+// The layout is shared by separately built binaries: pin what they rely on.
+static_assert(std::is_standard_layout_v<SharedState>);
+static_assert(sizeof(RoleSlot) == kCacheLine);
+static_assert(sizeof(DeviceL2) == kCacheLine);
+static_assert(sizeof(DeviceInfo) % kCacheLine == 0);
+static_assert(sizeof(QueueCounters) % kCacheLine == 0);
+static_assert(sizeof(PortCounters) % kCacheLine == 0);
+static_assert(offsetof(SharedState, magic) == 0);
+static_assert(offsetof(SharedState, layout_version) == 4);
+static_assert(offsetof(SharedState, config) % kCacheLine == 0);
+static_assert(offsetof(SharedState, roles) % kCacheLine == 0);
+static_assert(offsetof(SharedState, counters) % kCacheLine == 0);
+static_assert(std::atomic<int32_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
+
+// Checks a mapped state against this binary's layout. Returns an empty string when it
+// matches, otherwise a sentence saying what differs and what to do.
+[[nodiscard]] std::string CheckLayout(const SharedState& state);
+
+}  // namespace vswitch
