@@ -56,6 +56,15 @@ int Run(const Config& config) {
     std::fprintf(stderr, "vswitch-primary: %s\n", hugepage_problem.c_str());
     return 1;
   }
+  const std::string runtime_config = "/var/run/dpdk/" + config.eal.file_prefix + "/config";
+  if (access(runtime_config.c_str(), F_OK) == 0 &&
+      rte_eal_primary_proc_alive(runtime_config.c_str()) != 0) {
+    std::fprintf(stderr,
+                 "vswitch-primary: a primary with file-prefix '%s' is already running "
+                 "(see deploy/vswitch status)\n",
+                 config.eal.file_prefix.c_str());
+    return 1;
+  }
   if (!MakeDirs(config.group.run_dir)) {
     std::fprintf(stderr, "vswitch-primary: --run-dir: cannot create '%s': %s\n",
                  config.group.run_dir.c_str(), std::strerror(errno));
@@ -66,10 +75,8 @@ int Run(const Config& config) {
   for (auto& a : args) argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
     const int err = rte_errno;
-    std::fprintf(stderr, "vswitch-primary: DPDK EAL init failed: %s%s\n", rte_strerror(err),
-                 err == EALREADY || err == EEXIST
-                     ? " (a primary with this file-prefix is already running: deploy/vswitch status)"
-                     : " (see the EAL messages above)");
+    std::fprintf(stderr, "vswitch-primary: DPDK EAL init failed: %s (see the EAL messages above)\n",
+                 rte_strerror(err));
     return 1;
   }
   InitLog(Role::kPrimary, config.eal.log_level);

@@ -13,12 +13,12 @@ namespace vswitch::test {
 
 std::string SourceDir() {
   const char* v = std::getenv("VSWITCH_SOURCE_DIR");
-  return v ? v : ".";
+  return v ? v : VSWITCH_DEFAULT_SOURCE_DIR;
 }
 
 std::string BinaryDir() {
   const char* v = std::getenv("VSWITCH_BINARY_DIR");
-  return v ? v : ".";
+  return v ? v : VSWITCH_DEFAULT_BINARY_DIR;
 }
 
 std::string UniqueName(const std::string& stem) { return stem + std::to_string(getpid()); }

@@ -1,0 +1,83 @@
+#include "test_group.h"
+
+#include <unistd.h>
+
+#include <sstream>
+
+namespace vswitch::test {
+namespace {
+
+int g_groups = 0;
+
+}  // namespace
+
+TestGroup::TestGroup(const std::map<std::string, std::string>& overrides) {
+  const int group = g_groups++;
+  const std::string n = std::to_string(getpid() % 100000) + "x" + std::to_string(group);
+  prefix_ = "vswt" + n;
+  iface_ = "vt" + n;  // <= 15 characters (IFNAMSIZ)
+  run_dir_ = dir_ / "run";
+  std::map<std::string, std::string> values = {
+      {"eal.file-prefix", prefix_},
+      {"eal.primary-cpu", "0"},
+      {"eal.vhost-cpu", "1"},
+      {"eal.switching-cpu", "0"},
+      {"eal.monitor-cpu", "0"},
+      {"group.run-dir", run_dir_},
+      {"group.log-dir", dir_ / "log"},
+      {"primary.port", "net_tap0,iface=" + iface_},
+      {"primary.mbufs", "8191"},
+      {"vhost.socket-file", socket(0) + "\n" + socket(1)},
+      {"monitor.metrics-listen", "127.0.0.1:" + std::to_string(20000 + (getpid() * 8 + group) % 20000)},
+  };
+  for (const auto& [k, v] : overrides) values[k] = v;
+  std::map<std::string, std::ostringstream> sections;
+  for (const auto& [k, v] : values) {
+    const auto dot = k.find('.');
+    std::istringstream lines(v);
+    std::string line;
+    while (std::getline(lines, line)) sections[k.substr(0, dot)] << k.substr(dot + 1) << " = " << line << "\n";
+  }
+  std::ostringstream out;
+  for (const auto& [section, body] : sections) out << "[" << section << "]\n" << body.str();
+  config_ = dir_ / "vswitch.conf";
+  WriteFile(config_, out.str());
+}
+
+TestGroup::~TestGroup() {
+  (void)Vswitch({"down"}, std::chrono::seconds(60));
+  RemoveDpdkLeftovers(prefix_);
+}
+
+CommandResult TestGroup::Vswitch(const std::vector<std::string>& args,
+                                 std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {SourceDir() + "/deploy/vswitch"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back("--config");
+  argv.push_back(config_);
+  return RunCommand(argv, timeout, {"VSWITCH_BUILD_DIR=" + BinaryDir()});
+}
+
+std::string TestGroup::Status(const std::string& jq_expr) {
+  const CommandResult r = RunCommand(
+      {"bash", "-c",
+       "\"$0\" status --json --config \"$1\" | jq -r \"$2\"", SourceDir() + "/deploy/vswitch", config_, jq_expr},
+      std::chrono::seconds(20), {"VSWITCH_BUILD_DIR=" + BinaryDir()});
+  std::string out = r.output;
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return r.exit_code == 0 ? out : "";
+}
+
+pid_t TestGroup::RolePid(const std::string& role) {
+  const std::string s = Status(".roles." + role + ".pid");
+  return s.empty() ? 0 : static_cast<pid_t>(std::stol(s));
+}
+
+bool TestGroup::WaitRoleState(const std::string& role, const std::string& state,
+                              std::chrono::milliseconds timeout) {
+  return WaitFor([&] { return RoleState(role) == state; }, timeout);
+}
+
+std::string TestGroup::Log(const std::string& role) const { return ReadFile(dir_ / ("log/" + role + ".log")); }
+
+}  // namespace vswitch::test

@@ -1,0 +1,192 @@
+#include "config.h"
+
+#include <gtest/gtest.h>
+
+#include "test_env.h"
+
+namespace vswitch {
+namespace {
+
+using test::TempDir;
+using test::WriteFile;
+
+ParseResult Parse(Role role, std::vector<std::string> args) { return ParseConfig(role, args); }
+
+TEST(ConfigTest, DefaultsRunOnAnyMachine) {
+  const ParseResult r = Parse(Role::kPrimary, {});
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  EXPECT_TRUE(r.run);
+  EXPECT_EQ(r.config.primary.port, "net_tap0,iface=vsw0");
+  EXPECT_EQ(r.config.eal.file_prefix, "vswitch");
+  const ParseResult v = Parse(Role::kVhost, {});
+  EXPECT_EQ(v.config.vhost.socket_files,
+            (std::vector<std::string>{"/run/vswitch/vm0.sock", "/run/vswitch/vm1.sock"}));
+  EXPECT_FALSE(v.config.vhost.client);
+  EXPECT_EQ(Parse(Role::kMonitor, {}).config.monitor.metrics_listen, "127.0.0.1:9469");
+  EXPECT_EQ(Parse(Role::kSwitching, {}).config.switching.vm2vm, 1u);
+}
+
+TEST(ConfigTest, HelpAndVersionExitZeroWithoutRunning) {
+  const ParseResult h = Parse(Role::kVhost, {"--help"});
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_FALSE(h.run);
+  EXPECT_NE(h.message.find("--socket-file"), std::string::npos);
+  EXPECT_NE(h.message.find("--mergeable"), std::string::npos);
+  const ParseResult v = Parse(Role::kSwitching, {"--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_FALSE(v.run);
+  EXPECT_NE(v.message.find("vswitch-switching 0."), std::string::npos);
+}
+
+TEST(ConfigTest, UnknownOptionIsExitTwoNamingIt) {
+  const ParseResult r = Parse(Role::kVhost, {"--no-such-thing"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.message.find("--no-such-thing"), std::string::npos) << r.message;
+  // Another role's option is unknown here too.
+  EXPECT_EQ(Parse(Role::kVhost, {"--vm2vm", "1"}).exit_code, 2);
+}
+
+struct BadValue {
+  Role role;
+  std::vector<std::string> args;
+  std::string names;  // the message must name this option
+};
+
+class BadValueTest : public testing::TestWithParam<BadValue> {};
+
+TEST_P(BadValueTest, ExitTwoWithOneLineNamingTheOption) {
+  const ParseResult r = ParseConfig(GetParam().role, GetParam().args);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_FALSE(r.run);
+  EXPECT_NE(r.message.find(GetParam().names), std::string::npos) << r.message;
+  EXPECT_EQ(r.message.find('\n'), r.message.size() - 1) << "one line: " << r.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryRange, BadValueTest,
+    testing::Values(
+        BadValue{Role::kVhost, {"--mergeable", "2"}, "--mergeable"},
+        BadValue{Role::kVhost, {"--mergeable", "yes"}, "mergeable"},
+        BadValue{Role::kVhost, {"--tso", "5"}, "--tso"},
+        BadValue{Role::kVhost, {"--tx-csum", "9"}, "--tx-csum"},
+        BadValue{Role::kVhost, {"--socket-mode", "999"}, "--socket-mode"},
+        BadValue{Role::kVhost, {"--socket-file", std::string(200, 'x')}, "--socket-file"},
+        BadValue{Role::kVhost, {"--socket-file", "/a", "--socket-file", "/a"}, "given twice"},
+        BadValue{Role::kSwitching, {"--vm2vm", "3"}, "--vm2vm"},
+        BadValue{Role::kSwitching, {"--rx-retry", "2"}, "--rx-retry"},
+        BadValue{Role::kSwitching, {"--rx-retry-num", "0"}, "--rx-retry-num"},
+        BadValue{Role::kSwitching, {"--rx-retry-delay", "0"}, "--rx-retry-delay"},
+        BadValue{Role::kSwitching, {"--stats", "-1"}, "stats"},
+        BadValue{Role::kPrimary, {"--max-devices", "65"}, "--max-devices"},
+        BadValue{Role::kPrimary, {"--max-devices", "0"}, "--max-devices"},
+        BadValue{Role::kPrimary, {"--ring-size", "1000"}, "--ring-size"},
+        BadValue{Role::kPrimary, {"--mbufs", "10"}, "--mbufs"},
+        BadValue{Role::kPrimary, {"--mbuf-cache", "513"}, "--mbuf-cache"},
+        BadValue{Role::kPrimary, {"--rx-desc", "8"}, "--rx-desc"},
+        BadValue{Role::kPrimary, {"--heartbeat-timeout-ms", "1"}, "--heartbeat-timeout-ms"},
+        BadValue{Role::kPrimary, {"--port", ""}, "--port"},
+        BadValue{Role::kPrimary, {"--vhost-cpu", "4096"}, "--vhost-cpu"},
+        BadValue{Role::kPrimary, {"--file-prefix", "a/b"}, "--file-prefix"},
+        BadValue{Role::kPrimary, {"--log-level", "loud"}, "--log-level"},
+        BadValue{Role::kPrimary, {"--run-dir", "relative"}, "--run-dir"},
+        BadValue{Role::kMonitor, {"--metrics-listen", "localhost"}, "--metrics-listen"},
+        BadValue{Role::kMonitor, {"--metrics-listen", "127.0.0.1:70000"}, "--metrics-listen"},
+        BadValue{Role::kMonitor, {"--config", "/nonexistent/vswitch.conf"}, "--config"}));
+
+TEST(ConfigTest, IniSectionsAndCommandLineOverride) {
+  TempDir dir;
+  const std::string file = dir / "g.conf";
+  WriteFile(file,
+            "[eal]\nfile-prefix = grp\nvhost-cpu = 0\n"
+            "[group]\nrun-dir = /tmp/x\n"
+            "[primary]\nport = 0000:01:00.0\n"
+            "[vhost]\nsocket-file = /s/a.sock\nsocket-file = /s/b.sock\nclient = true\nmergeable = 1\n"
+            "[switching]\nvm2vm = 2\n"
+            "[monitor]\nmetrics-listen = 127.0.0.1:9999\n");
+  const ParseResult v = Parse(Role::kVhost, {"--config", file, "--mergeable", "0"});
+  ASSERT_EQ(v.exit_code, 0) << v.message;
+  EXPECT_EQ(v.config.eal.file_prefix, "grp");
+  EXPECT_EQ(v.config.eal.cpu[static_cast<size_t>(Role::kVhost)], 0);
+  EXPECT_EQ(v.config.group.run_dir, "/tmp/x");
+  EXPECT_EQ(v.config.vhost.socket_files, (std::vector<std::string>{"/s/a.sock", "/s/b.sock"}));
+  EXPECT_TRUE(v.config.vhost.client);
+  EXPECT_EQ(v.config.vhost.mergeable, 0u) << "the command line wins over the file";
+  // Each role reads its own section and ignores the others'.
+  EXPECT_EQ(Parse(Role::kSwitching, {"--config", file}).config.switching.vm2vm, 2u);
+  EXPECT_EQ(Parse(Role::kMonitor, {"--config", file}).config.monitor.metrics_listen, "127.0.0.1:9999");
+  EXPECT_EQ(Parse(Role::kPrimary, {"--config", file}).config.primary.port, "0000:01:00.0");
+  // A command-line socket list replaces the file's.
+  const ParseResult c = Parse(Role::kVhost, {"--config", file, "--socket-file", "/only.sock"});
+  EXPECT_EQ(c.config.vhost.socket_files, std::vector<std::string>{"/only.sock"});
+}
+
+TEST(ConfigTest, TheShippedConfigIsValidForEveryRole) {
+  const std::string file = test::SourceDir() + "/deploy/vswitch.conf";
+  for (Role role : kAllRoles) {
+    const ParseResult r = Parse(role, {"--config", file, "--check-config"});
+    EXPECT_EQ(r.exit_code, 0) << RoleName(role) << ": " << r.message;
+    EXPECT_NE(r.message.find("configuration OK"), std::string::npos);
+  }
+}
+
+TEST(ConfigTest, IniErrorsNameFileSectionAndKey) {
+  TempDir dir;
+  const std::string file = dir / "bad.conf";
+  WriteFile(file, "[vhost]\nmergable = 1\n");
+  ParseResult r = Parse(Role::kVhost, {"--config", file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.message.find("unknown key 'mergable' in [vhost]"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find(file), std::string::npos);
+  // Another role's typo is that role's to report.
+  EXPECT_EQ(Parse(Role::kMonitor, {"--config", file}).exit_code, 0);
+
+  WriteFile(file, "[switch]\nvm2vm = 1\n");
+  r = Parse(Role::kSwitching, {"--config", file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.message.find("unknown section [switch]"), std::string::npos) << r.message;
+
+  WriteFile(file, "[switching]\nvm2vm = 7\n");
+  r = Parse(Role::kSwitching, {"--config", file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.message.find("--vm2vm"), std::string::npos) << r.message;
+
+  WriteFile(file, "[switching]\nvm2vm = one\n");
+  r = Parse(Role::kSwitching, {"--config", file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.message.find("vm2vm"), std::string::npos) << r.message;
+
+  WriteFile(file, "[switching]\nvm2vm = 1\nvm2vm = 2\n");
+  r = Parse(Role::kSwitching, {"--config", file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.message.find("vm2vm"), std::string::npos) << r.message;
+}
+
+TEST(ConfigTest, VlanStripIsAcceptedOnlyToSayItWasRemoved) {
+  const ParseResult r = Parse(Role::kSwitching, {"--vlan-strip", "1"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(r.run);
+  EXPECT_NE(r.message.find("--vlan-strip was removed"), std::string::npos) << r.message;
+}
+
+TEST(ConfigTest, SocketModeIsOctal) {
+  const ParseResult r = Parse(Role::kVhost, {"--socket-mode", "0600"});
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  EXPECT_EQ(r.config.vhost.socket_mode, 0600u);
+}
+
+TEST(ConfigTest, SplitHostPort) {
+  std::string host;
+  unsigned port = 0;
+  EXPECT_TRUE(SplitHostPort("127.0.0.1:9469", &host, &port));
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 9469u);
+  EXPECT_TRUE(SplitHostPort("[::1]:80", &host, &port));
+  EXPECT_EQ(host, "[::1]");
+  EXPECT_FALSE(SplitHostPort(":80", &host, &port));
+  EXPECT_FALSE(SplitHostPort("a:", &host, &port));
+  EXPECT_FALSE(SplitHostPort("a:0", &host, &port));
+  EXPECT_FALSE(SplitHostPort("a:12x", &host, &port));
+}
+
+}  // namespace
+}  // namespace vswitch
