@@ -1,36 +1,112 @@
-// vswitch-vhost: the vhost-user backend of the group. (Foundation: attaches, publishes
-// its configured sockets in the device table and heartbeats; the protocol and datapath
-// arrive with the vhost issues.)
+// vswitch-vhost: the group's vhost-user backend. Serves (or connects to) one vhost-user
+// socket per device with our own protocol library (lib/), and moves packets between the
+// guests' virtqueues and the devices' rings in shared memory.
+#include <grp.h>
+#include <pwd.h>
+#include <rte_mempool.h>
+
 #include <cstdio>
 
+#include "driver.h"
+#include "feature_bits.h"
 #include "idle_backoff.h"
 #include "log.h"
+#include "names.h"
 #include "secondary_main.h"
+#include "vhost_forwarder.h"
+
+namespace vswitch {
+namespace {
+
+// Features as DPDK's vhost-switch sets them: mergeable RX only with --mergeable 1, TSO and
+// checksum offload only when asked for.
+bool ConfigureFeatures(vhost::Driver& driver, const VhostOptions& o) {
+  uint64_t off = 0;
+  if (o.mergeable == 0) off |= vhost::kFeatureMergeable;
+  if (o.tso == 0) off |= vhost::kFeatureTso;
+  if (o.tx_csum == 0) off |= vhost::kFeatureChecksum;
+  return off == 0 || driver.FeatureDisable(off) == 0;
+}
+
+bool SocketOwnership(const VhostOptions& o, vhost::SocketOptions* out, std::string* error) {
+  out->mode = static_cast<mode_t>(o.socket_mode);
+  if (!o.socket_owner.empty()) {
+    const passwd* pw = getpwnam(o.socket_owner.c_str());
+    if (pw == nullptr) {
+      *error = "--socket-owner: no user '" + o.socket_owner + "'";
+      return false;
+    }
+    out->owner = pw->pw_uid;
+  }
+  if (!o.socket_group.empty()) {
+    const group* gr = getgrnam(o.socket_group.c_str());
+    if (gr == nullptr) {
+      *error = "--socket-group: no group '" + o.socket_group + "'";
+      return false;
+    }
+    out->group = gr->gr_gid;
+  }
+  return true;
+}
+
+int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop) {
+  SharedState& state = rt.state();
+  const VhostOptions& o = config.vhost;
+  if (o.socket_files.size() > state.config.max_devices) {
+    VSW_LOG(ERR, "--socket-file: %zu sockets but the primary has rings for %u devices "
+            "([primary] max-devices)", o.socket_files.size(), state.config.max_devices);
+    return 2;
+  }
+  rte_mempool* pool = rte_mempool_lookup(kMbufPool);
+  if (pool == nullptr) {
+    VSW_LOG(ERR, "the primary's mbuf pool %s is missing", kMbufPool);
+    return 1;
+  }
+  vhost::Driver driver;
+  VhostForwarder forwarder(driver, state, pool, o.socket_files);
+  std::string error;
+  vhost::SocketOptions socket_options;
+  if (!forwarder.LookupRings(&error) || !SocketOwnership(o, &socket_options, &error)) {
+    VSW_LOG(ERR, "%s", error.c_str());
+    return 1;
+  }
+  if (!ConfigureFeatures(driver, o)) {
+    VSW_LOG(ERR, "the vhost library refused the feature set");
+    return 1;
+  }
+  driver.CallbackRegister({
+      [&](int vid) { return forwarder.OnNewDevice(vid); },
+      [&](int vid) { forwarder.OnDestroyDevice(vid); },
+      [&](int vid, uint16_t q, int enable) { return forwarder.OnVringStateChanged(vid, q, enable); },
+  });
+  uint64_t flags = 0;
+  if (o.client) flags |= vhost::kRegisterClient;
+  if (o.dequeue_zero_copy) flags |= vhost::kRegisterDequeueZeroCopy;
+  for (const std::string& path : o.socket_files) {
+    if (driver.Register(path, flags, socket_options, &error) != 0) {
+      VSW_LOG(ERR, "--socket-file %s: %s", path.c_str(), error.c_str());
+      return 1;
+    }
+    VSW_LOG(INFO, "vhost-user socket %s registered (%s mode)", path.c_str(), o.client ? "client" : "server");
+  }
+  if (driver.SessionStart() != 0) {
+    VSW_LOG(ERR, "cannot start the vhost-user session thread");
+    return 1;
+  }
+  VSW_LOG(INFO, "features offered: 0x%lx (mergeable %u, tso %u, tx-csum %u)",
+          static_cast<unsigned long>(driver.GetFeatures()), o.mergeable, o.tso, o.tx_csum);
+  rt.MarkUp();
+  IdleBackoff idle;
+  while (!stop.load() && rt.Tick()) idle.Round(forwarder.Poll());
+  driver.SessionStop();
+  for (const std::string& path : o.socket_files) (void)driver.Unregister(path);
+  forwarder.Shutdown();
+  return rt.exit_reason().empty() || rt.orderly_exit() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace vswitch
 
 int main(int argc, char** argv) {
-  using namespace vswitch;
-  return SecondaryMain(Role::kVhost, argc, argv,
-                       [](SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop) {
-    SharedState& s = rt.state();
-    const auto& sockets = config.vhost.socket_files;
-    if (sockets.size() > s.config.max_devices) {
-      VSW_LOG(ERR, "--socket-file: %zu sockets but the primary has rings for %u devices "
-              "([primary] max-devices)", sockets.size(), s.config.max_devices);
-      return 2;
-    }
-    for (size_t i = 0; i < sockets.size(); ++i) {
-      DeviceInfo& d = s.devices[i];
-      std::snprintf(d.socket_path, sizeof(d.socket_path), "%s", sockets[i].c_str());
-      d.client_mode.store(config.vhost.client ? 1 : 0);
-      d.vid.store(-1);
-      d.state.store(static_cast<uint32_t>(DeviceState::kWaiting));
-    }
-    rt.MarkUp();
-    IdleBackoff idle;
-    while (!stop.load() && rt.Tick()) idle.Round(0);
-    for (size_t i = 0; i < sockets.size(); ++i) {
-      s.devices[i].state.store(static_cast<uint32_t>(DeviceState::kUnused));
-    }
-    return rt.exit_reason().empty() ? 0 : 1;
-  });
+  return vswitch::SecondaryMain(vswitch::Role::kVhost, argc, argv, vswitch::RunVhost);
 }

@@ -1,0 +1,10 @@
+#include "api.h"
+
+namespace vswitch::vhost {
+
+Driver& DefaultDriver() {
+  static Driver driver;
+  return driver;
+}
+
+}  // namespace vswitch::vhost

@@ -1,0 +1,154 @@
+// One vhost-user device (one connection): feature negotiation, the memory table, vring
+// setup and the lifecycle callbacks, driven by validated messages; plus the datapath
+// entry points for its virtqueues. It does no socket I/O: the Driver reads messages,
+// validates them against the message table, hands them here and sends the reply.
+//
+// Threads. Handle(), Open() and Close() run on the session thread under the Driver's
+// control mutex. EnqueueBurst/DequeueBurst run on datapath threads and touch only
+// per-virtqueue state under the virtqueue's mutex (see virtqueue.h). Whatever changes a
+// ring, the memory table, the dirty log or the features takes the affected virtqueue
+// mutexes first (all of them, in index order, for memory), so a burst never uses a
+// mapping that is being replaced, and a region is unmapped only after every queue has
+// been pointed away from it.
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dirty_log.h"
+#include "feature_bits.h"
+#include "guest_memory.h"
+#include "message.h"
+#include "message_table.h"
+#include "protocol_error.h"
+#include "queue_stats.h"
+#include "unique_fd.h"
+#include "virtqueue.h"
+
+namespace vswitch::vhost {
+
+// DPDK 16.11 struct virtio_net_device_ops.
+struct DeviceOps {
+  // The device is ready: queue pair 0 is set up and enabled. Non-zero refuses it.
+  std::function<int(int vid)> new_device;
+  // The device stopped (ring stopped, reset, or connection closed). After this returns
+  // the datapath returns 0 for this vid until the next new_device.
+  std::function<void(int vid)> destroy_device;
+  // SET_VRING_ENABLE on a running device.
+  std::function<int(int vid, uint16_t queue_id, int enable)> vring_state_changed;
+};
+
+// How a device asks the session loop to watch (and drain) its kick eventfds.
+class KickWatcher {
+ public:
+  virtual ~KickWatcher() = default;
+  virtual void WatchKick(int fd) = 0;
+  virtual void UnwatchKick(int fd) = 0;
+};
+
+struct Reply {
+  bool send = false;
+  uint32_t size = 0;
+  alignas(8) uint8_t payload[sizeof(VringState) > 8 ? sizeof(VringState) : 8]{};
+};
+
+class Device {
+ public:
+  explicit Device(int vid) : vid_(vid) {}
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+  ~Device();
+
+  // A new connection on `socket_path` will configure this device.
+  void Open(const std::string& socket_path, uint64_t offered_features, const DeviceOps* ops,
+            KickWatcher* watcher);
+  // The connection is gone: stop (destroy_device if running), wait for the datapath to
+  // leave every queue, close every fd, unmap every region.
+  void Close();
+
+  // Handles a message that passed ValidateMessage. Consumes the fds it keeps; the
+  // caller closes the rest. A returned error means: close the connection.
+  [[nodiscard]] ProtocolError Handle(const Message& msg, const ValidatedMessage& validated,
+                                     std::vector<UniqueFd>& fds, Reply& reply);
+
+  [[nodiscard]] int vid() const { return vid_; }
+  [[nodiscard]] bool open() const { return open_; }
+  [[nodiscard]] bool running() const { return running_; }
+  [[nodiscard]] uint64_t features() const { return features_; }
+  [[nodiscard]] uint64_t protocol_features() const { return protocol_features_; }
+  [[nodiscard]] const std::string& socket_path() const { return socket_path_; }
+  [[nodiscard]] uint16_t mtu() const { return mtu_; }
+  [[nodiscard]] uint8_t status() const { return status_; }
+  // Queue pairs the front-end configured (DPDK rte_vhost_get_queue_num).
+  [[nodiscard]] uint32_t queue_pairs() const;
+  [[nodiscard]] bool queue_enabled(uint16_t queue_id) const;
+  [[nodiscard]] const GuestMemoryTable& memory() const { return memory_; }
+  [[nodiscard]] const QueueStats& stats(uint16_t queue_id) const { return queues_[queue_id].stats; }
+
+  // Datapath. queue_id even: guest RX (host to guest); odd: guest TX (guest to host).
+  // Copies; the caller keeps ownership of the mbufs it passes to EnqueueBurst.
+  [[nodiscard]] uint16_t EnqueueBurst(uint16_t queue_id, rte_mbuf** pkts, uint16_t count);
+  [[nodiscard]] uint16_t DequeueBurst(uint16_t queue_id, rte_mempool* pool, rte_mbuf** pkts,
+                                      uint16_t count);
+  // Free entries the guest offered on a queue (DPDK rte_vhost_avail_entries).
+  [[nodiscard]] uint16_t AvailEntries(uint16_t queue_id);
+  // Ask the guest to kick (true) or to let us poll (false, the default).
+  [[nodiscard]] bool EnableGuestNotification(uint16_t queue_id, bool enable);
+
+ private:
+  [[nodiscard]] ProtocolError SetFeatures(uint64_t features);
+  [[nodiscard]] ProtocolError SetMemTable(const Message& msg, std::vector<UniqueFd>& fds);
+  [[nodiscard]] ProtocolError AddMemRegion(const Message& msg, std::vector<UniqueFd>& fds);
+  [[nodiscard]] ProtocolError RemMemRegion(const Message& msg);
+  [[nodiscard]] ProtocolError SetLogBase(const Message& msg, std::vector<UniqueFd>& fds);
+  [[nodiscard]] ProtocolError SetVringAddr(Virtqueue& q, const VringAddr& addr);
+  [[nodiscard]] ProtocolError SetVringKick(Virtqueue& q, uint64_t value, std::vector<UniqueFd>& fds);
+  void SetVringCall(Virtqueue& q, uint64_t value, std::vector<UniqueFd>& fds);
+  [[nodiscard]] uint32_t GetVringBase(uint32_t index);
+  void SetVringEnable(uint32_t index, bool enable);
+
+  // Translates q's ring addresses in the current memory table. Caller holds q.mutex.
+  [[nodiscard]] bool TranslateRing(const Virtqueue& q, RingLayout& layout) const;
+  // Starts q's ring when it has num, addr, kick and memory. Caller holds q.mutex.
+  [[nodiscard]] ProtocolError TryStartRing(Virtqueue& q);
+  // Re-points started rings after a memory table change. Caller holds all mutexes.
+  void RelocateRings();
+  // Recomputes q's datapath view (active flag, header size, log). Caller holds q.mutex.
+  void UpdateQueue(Virtqueue& q);
+  void LockAll();
+  void UnlockAll();
+  // new_device when queue pair 0 is ready.
+  void MaybeStart();
+  // destroy_device when running.
+  void Stop();
+  [[nodiscard]] bool ReadyToRun() const;
+  void ResetState();
+  [[nodiscard]] rte_mbuf* MakeRarp(rte_mempool* pool);
+
+  const int vid_;
+  bool open_ = false;
+  bool running_ = false;
+  std::string socket_path_;
+  const DeviceOps* ops_ = nullptr;
+  KickWatcher* watcher_ = nullptr;
+  uint64_t offered_features_ = 0;
+  uint64_t features_ = 0;
+  uint64_t protocol_features_ = 0;
+  bool features_set_ = false;
+  uint16_t mtu_ = 0;
+  uint8_t status_ = 0;
+  GuestMemoryTable memory_;
+  DirtyLog log_;
+  std::atomic<bool> rarp_pending_{false};
+  uint8_t rarp_mac_[6]{};
+  std::array<Virtqueue, kMaxVrings> queues_;
+};
+
+}  // namespace vswitch::vhost

@@ -1,0 +1,138 @@
+// The vhost-user driver: registered socket paths (server or client mode, reconnect), the
+// session thread that accepts, connects, reads and answers messages, and the public
+// per-device API (DPDK 16.11's rte_vhost_* one to one, see docs/vhost-api.md).
+//
+// Threads. Register/Unregister/feature calls and every getter may be called from any
+// thread; they and the session thread serialise on one control mutex. The callbacks
+// (DeviceOps) run on the session thread with that mutex held: they may call the getters
+// but must not call Register/Unregister/SessionStop. EnqueueBurst/DequeueBurst may run
+// on any number of datapath threads (one per queue at a time); they never take the
+// control mutex (see device.h and virtqueue.h for the locking rule).
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "device.h"
+#include "feature_bits.h"
+#include "protocol_error.h"
+#include "socket_channel.h"
+#include "unique_fd.h"
+
+namespace vswitch::vhost {
+
+// DPDK 16.11 RTE_VHOST_USER_* register flags (same bit values).
+inline constexpr uint64_t kRegisterClient = 1ull << 0;
+inline constexpr uint64_t kRegisterNoReconnect = 1ull << 1;
+inline constexpr uint64_t kRegisterDequeueZeroCopy = 1ull << 2;
+
+inline constexpr int kMaxDevices = 1024;
+
+// Server-mode socket file ownership.
+struct SocketOptions {
+  mode_t mode = 0660;
+  std::optional<uid_t> owner;
+  std::optional<gid_t> group;
+};
+
+class Driver final : private KickWatcher {
+ public:
+  Driver();
+  ~Driver() override;
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+
+  // rte_vhost_driver_register. Server mode: creates the socket (a stale socket file
+  // nobody listens on is replaced; a live one is refused). Client mode: connects now,
+  // and unless kRegisterNoReconnect retries every second until the front-end is there
+  // and after it goes away; with kRegisterNoReconnect a failed first connect fails.
+  // Returns 0, or -1 with `error` set.
+  [[nodiscard]] int Register(const std::string& path, uint64_t flags,
+                             const SocketOptions& options = {}, std::string* error = nullptr);
+  // rte_vhost_driver_unregister: closes its connections (destroy_device for running
+  // devices) and removes the socket file it created. -1 when not registered.
+  [[nodiscard]] int Unregister(const std::string& path);
+  // rte_vhost_driver_callback_register. Call before SessionStart.
+  void CallbackRegister(const DeviceOps& ops);
+  // rte_vhost_driver_session_start, but in a dedicated thread: returns at once.
+  [[nodiscard]] int SessionStart();
+  // Stops the session thread (connections stay open; devices keep running).
+  void SessionStop();
+
+  // rte_vhost_feature_disable / _enable / _get: the features offered to connections
+  // made from now on. -1 when the mask holds bits the library cannot offer or must keep.
+  [[nodiscard]] int FeatureDisable(uint64_t mask);
+  [[nodiscard]] int FeatureEnable(uint64_t mask);
+  [[nodiscard]] uint64_t GetFeatures() const { return features_.load(); }
+
+  // Per-device getters; -1 / false / empty when `vid` names no open device.
+  [[nodiscard]] int GetNegotiatedFeatures(int vid, uint64_t* features) const;
+  [[nodiscard]] int GetQueueNum(int vid) const;  // queue pairs
+  [[nodiscard]] int GetIfname(int vid, std::string* path) const;
+  [[nodiscard]] int GetMtu(int vid, uint16_t* mtu) const;
+  [[nodiscard]] bool IsReady(int vid) const;
+  [[nodiscard]] bool IsQueueEnabled(int vid, uint16_t queue_id) const;
+  // Counters of one virtqueue (valid for the driver's lifetime), nullptr for a bad id.
+  [[nodiscard]] const QueueStats* GetQueueStats(int vid, uint16_t queue_id) const;
+
+  // rte_vhost_enqueue_burst / rte_vhost_dequeue_burst / rte_vhost_avail_entries /
+  // rte_vhost_enable_guest_notification.
+  [[nodiscard]] uint16_t EnqueueBurst(int vid, uint16_t queue_id, rte_mbuf** pkts, uint16_t count);
+  [[nodiscard]] uint16_t DequeueBurst(int vid, uint16_t queue_id, rte_mempool* pool,
+                                      rte_mbuf** pkts, uint16_t count);
+  [[nodiscard]] uint16_t AvailEntries(int vid, uint16_t queue_id);
+  [[nodiscard]] int EnableGuestNotification(int vid, uint16_t queue_id, int enable);
+
+  // Connections closed for each reason since the driver started.
+  [[nodiscard]] uint64_t ProtocolErrorCount(ProtocolError reason) const;
+  // Connections currently open (all sockets).
+  [[nodiscard]] size_t ConnectionCount() const;
+
+ private:
+  struct Socket;
+  struct Connection;
+  enum class Kind : uint8_t { kListen = 1, kConnection, kKick, kTimer, kWake };
+
+  void WatchKick(int fd) override;
+  void UnwatchKick(int fd) override;
+
+  void Loop();
+  void OnEvent(uint64_t token, uint32_t events);
+  [[nodiscard]] bool AddToEpoll(int fd, Kind kind, uint64_t id);
+  void Accept(Socket& socket);
+  [[nodiscard]] bool TryConnect(Socket& socket);
+  void AddConnection(Socket& socket, UniqueFd fd);
+  void ReadConnection(uint64_t conn_id);
+  [[nodiscard]] ProtocolError ProcessMessage(Connection& conn);
+  void CloseConnection(uint64_t conn_id, ProtocolError reason);
+  void ReconnectClients();
+  [[nodiscard]] Device* DeviceFor(int vid) const;
+  [[nodiscard]] Device* OpenDevice(int vid) const;
+
+  mutable std::recursive_mutex mu_;
+  UniqueFd epoll_fd_;
+  UniqueFd wake_fd_;
+  UniqueFd timer_fd_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> features_{kDefaultFeatures};
+  DeviceOps ops_;
+  uint64_t next_id_ = 1;
+  std::map<std::string, std::unique_ptr<Socket>> sockets_;
+  std::map<uint64_t, Socket*> listen_ids_;
+  std::map<uint64_t, std::unique_ptr<Connection>> connections_;
+  std::array<std::atomic<Device*>, kMaxDevices> devices_{};
+  std::array<std::unique_ptr<Device>, kMaxDevices> device_storage_;
+  std::array<std::atomic<uint64_t>, kProtocolErrorCount> errors_{};
+};
+
+}  // namespace vswitch::vhost

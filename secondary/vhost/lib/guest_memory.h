@@ -1,0 +1,86 @@
+// Guest memory as the back-end sees it: regions of the front-end's memory, each known by
+// its guest-physical address, its front-end user address and (here) a host pointer.
+// Translation is always of a range: it returns the host pointer and how many bytes from
+// there are contiguous on the host, so a buffer that spans two regions is walked in
+// pieces and never read past the end of one mapping (CVE-2018-1059).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "message.h"
+#include "protocol_error.h"
+
+namespace vswitch::vhost {
+
+struct HostRange {
+  uint8_t* ptr = nullptr;  // nullptr: the start address is not mapped
+  uint64_t len = 0;        // contiguous bytes from ptr, 1..requested (0 when unmapped)
+};
+
+// The interface the virtqueue engine depends on; tests implement it over heap memory.
+class GuestMemory {
+ public:
+  virtual ~GuestMemory() = default;
+  // Guest-physical address (descriptor addresses; an IOVA would need an IOTLB, not
+  // offered). `len` == 0 is treated as 1.
+  [[nodiscard]] virtual HostRange Translate(uint64_t gpa, uint64_t len) const = 0;
+  // Front-end user address (SET_VRING_ADDR ring addresses, vhost-user.rst "Memory access").
+  [[nodiscard]] virtual HostRange TranslateUserAddr(uint64_t uva, uint64_t len) const = 0;
+};
+
+// Host pointer for [gpa, gpa+len) only when all of it is contiguous, else nullptr.
+[[nodiscard]] uint8_t* TranslateContiguous(const GuestMemory& mem, uint64_t gpa, uint64_t len);
+[[nodiscard]] uint8_t* TranslateUserContiguous(const GuestMemory& mem, uint64_t uva, uint64_t len);
+// Copies [gpa, gpa+len) out of guest memory piece by piece; false if any byte is unmapped.
+[[nodiscard]] bool CopyFromGuest(const GuestMemory& mem, uint64_t gpa, void* dst, uint64_t len);
+
+// Maximum regions per device: GET_MAX_MEM_SLOTS (CONFIGURE_MEM_SLOTS) answers this.
+inline constexpr uint32_t kMaxMemSlots = 64;
+
+// A set of non-overlapping regions. Regions added with Map() are mmap'ed from the
+// front-end's fd and unmapped on removal or destruction; regions added with AddHost()
+// point at memory someone else owns (tests, fuzzers).
+class GuestMemoryTable final : public GuestMemory {
+ public:
+  GuestMemoryTable() = default;
+  ~GuestMemoryTable() override;
+  GuestMemoryTable(const GuestMemoryTable&) = delete;
+  GuestMemoryTable& operator=(const GuestMemoryTable&) = delete;
+  GuestMemoryTable(GuestMemoryTable&& other) noexcept;
+  GuestMemoryTable& operator=(GuestMemoryTable&& other) noexcept;
+
+  // Validates `region` (non-zero size, no arithmetic overflow, no overlap with existing
+  // regions, slot limit), maps `fd` at region.mmap_offset (the file must be at least
+  // mmap_offset + memory_size long, so no access can fault past its end) and adds it.
+  // Does not take ownership of `fd`.
+  [[nodiscard]] ProtocolError Map(const MemoryRegion& region, int fd);
+  // Adds a region backed by `host` (memory_size bytes, not owned).
+  [[nodiscard]] ProtocolError AddHost(const MemoryRegion& region, uint8_t* host);
+  // Removes the region with this guest address, user address and size (REM_MEM_REG
+  // ignores mmap_offset). Returns false when there is none.
+  [[nodiscard]] bool Remove(const MemoryRegion& region);
+  void Clear();
+
+  [[nodiscard]] size_t size() const { return regions_.size(); }
+  [[nodiscard]] const MemoryRegion& region(size_t i) const { return regions_[i].desc; }
+  [[nodiscard]] uint8_t* host(size_t i) const { return regions_[i].host; }
+
+  [[nodiscard]] HostRange Translate(uint64_t gpa, uint64_t len) const override;
+  [[nodiscard]] HostRange TranslateUserAddr(uint64_t uva, uint64_t len) const override;
+
+ private:
+  struct Region {
+    MemoryRegion desc{};
+    uint8_t* host = nullptr;
+    void* map_base = nullptr;  // non-null when this table mmap'ed it
+    size_t map_len = 0;
+  };
+  [[nodiscard]] ProtocolError CheckNew(const MemoryRegion& region) const;
+  static void Unmap(Region& r);
+
+  std::vector<Region> regions_;
+};
+
+}  // namespace vswitch::vhost

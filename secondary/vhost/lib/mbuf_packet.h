@@ -1,0 +1,60 @@
+// DPDK mbufs as the virtio-net datapath's packets: a PacketSource over a caller-owned
+// mbuf chain (host to guest) and a PacketSink that builds mbuf chains from a mempool
+// (guest to host), with the virtio-net header translated to and from mbuf offload flags
+// (VIRTIO 1.1 5.1.6.2 / 5.1.6.4, DPDK's RTE_MBUF_F_TX_* semantics).
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+
+#include "net_datapath.h"
+#include "queue_stats.h"
+
+namespace vswitch::vhost {
+
+// The virtio-net header for an mbuf about to enter a guest with `features`. Returns
+// false when the mbuf asks for an offload the guest did not negotiate.
+[[nodiscard]] bool HeaderFromMbuf(const rte_mbuf* m, uint64_t features, VirtioNetHdr& hdr);
+
+// Applies a (validated) guest TX header to an mbuf: checksum and segmentation requests
+// become RTE_MBUF_F_TX_* flags with l2/l3/l4 lengths; a checksum on a protocol that has
+// no offload flag is completed in software. Returns false when the header cannot be
+// honoured (it does not match the packet's headers).
+[[nodiscard]] bool ApplyHeaderToMbuf(const VirtioNetHdr& hdr, rte_mbuf* m);
+
+class MbufSource final : public PacketSource {
+ public:
+  MbufSource(const rte_mbuf* m, const VirtioNetHdr& hdr) : head_(m), cur_(m), hdr_(hdr) {}
+  [[nodiscard]] uint32_t length() const override { return head_->pkt_len; }
+  [[nodiscard]] VirtioNetHdr header() const override { return hdr_; }
+  void Rewind() override { cur_ = head_; }
+  [[nodiscard]] bool NextPiece(const uint8_t*& data, uint32_t& len) override;
+
+ private:
+  const rte_mbuf* head_;
+  const rte_mbuf* cur_;
+  VirtioNetHdr hdr_;
+};
+
+// Builds up to `capacity` packets into `out`.
+class MbufSink final : public PacketSink {
+ public:
+  MbufSink(rte_mempool* pool, rte_mbuf** out, uint32_t capacity)
+      : pool_(pool), out_(out), capacity_(capacity) {}
+  ~MbufSink() override;
+  [[nodiscard]] bool Begin(uint32_t length) override;
+  void Append(const uint8_t* data, uint32_t len) override;
+  [[nodiscard]] bool Finish(const VirtioNetHdr& header) override;
+  [[nodiscard]] uint32_t count() const { return count_; }
+
+ private:
+  rte_mempool* pool_;
+  rte_mbuf** out_;
+  uint32_t capacity_;
+  uint32_t count_ = 0;
+  rte_mbuf* head_ = nullptr;
+  rte_mbuf* cur_ = nullptr;
+};
+
+}  // namespace vswitch::vhost

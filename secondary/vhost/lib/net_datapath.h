@@ -1,0 +1,75 @@
+// virtio-net over split rings, without mbufs: host-to-guest copy into the RX virtqueue
+// (with mergeable buffers) and guest-to-host copy out of the TX virtqueue. Walk first
+// (validate every chain a packet needs), copy second. Packets come from a PacketSource
+// and go to a PacketSink, so tests use byte vectors and the library uses mbufs.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "net_header.h"
+#include "queue_stats.h"
+#include "split_ring.h"
+
+namespace vswitch::vhost {
+
+// Largest packet accepted from a guest (a 64 KiB TSO frame plus link headers).
+inline constexpr uint32_t kMaxPacketLength = 65536 + 64;
+
+struct NetQueueConfig {
+  uint32_t header_size = sizeof(VirtioNetHdrMrgRxbuf);  // NetHeaderSize(features)
+  bool mergeable = false;                                // VIRTIO_NET_F_MRG_RXBUF
+  DirtyLog* log = nullptr;                               // non-null with VHOST_F_LOG_ALL
+};
+
+// The bytes of one host packet, read in pieces.
+class PacketSource {
+ public:
+  virtual ~PacketSource() = default;
+  [[nodiscard]] virtual uint32_t length() const = 0;
+  [[nodiscard]] virtual VirtioNetHdr header() const = 0;
+  // Restarts at the first byte.
+  virtual void Rewind() = 0;
+  // The next piece; false after the last one.
+  [[nodiscard]] virtual bool NextPiece(const uint8_t*& data, uint32_t& len) = 0;
+};
+
+// Receives one guest packet.
+class PacketSink {
+ public:
+  virtual ~PacketSink() = default;
+  // Prepares room for `length` bytes; false when out of buffers (the chain stays in the
+  // ring and the burst ends).
+  [[nodiscard]] virtual bool Begin(uint32_t length) = 0;
+  virtual void Append(const uint8_t* data, uint32_t len) = 0;
+  // Completes the packet with its (validated) header; false drops it (counted as
+  // kBadNetHeader).
+  [[nodiscard]] virtual bool Finish(const VirtioNetHdr& header) = 0;
+};
+
+// Scratch space reused across bursts so the datapath does not allocate once warm.
+struct DatapathScratch {
+  std::vector<Segment> segments;
+  std::vector<Chain> chains;
+};
+
+// Result of offering one packet to the guest's RX ring.
+enum class EnqueueStatus {
+  kDelivered,  // copied into the guest
+  kDropped,    // consumed but dropped (a counted guest-side error)
+  kNoRoom,     // the guest has not made enough buffers available; nothing consumed
+};
+
+// Writes one packet into the RX ring. `available` is what Available() returned for
+// this burst, decremented by the chains this call consumed.
+[[nodiscard]] EnqueueStatus EnqueuePacket(SplitRing& ring, const NetQueueConfig& config,
+                                          PacketSource& packet, uint16_t& available,
+                                          QueueStats& stats, DatapathScratch& scratch);
+
+// Moves up to `max_packets` packets out of the TX ring into `sink`. Bad chains are
+// returned to the guest with length 0 and counted. Returns the packets delivered.
+[[nodiscard]] uint32_t DequeuePackets(SplitRing& ring, const NetQueueConfig& config,
+                                      PacketSink& sink, uint32_t max_packets, QueueStats& stats,
+                                      DatapathScratch& scratch);
+
+}  // namespace vswitch::vhost

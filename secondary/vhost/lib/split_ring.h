@@ -1,0 +1,116 @@
+// The device side of one split virtqueue (VIRTIO 1.1 section 2.6): reads descriptor
+// chains the driver made available and writes used elements back. It knows nothing of
+// sockets, mmap or packets; it sees guest memory only through GuestMemory, so tests and
+// fuzzers drive it over heap memory.
+//
+// Guest-owned data is read once: a descriptor is copied into a local and only the copy
+// is validated and used. Every walk is bounded by limits the guest cannot move (queue
+// size, indirect table length); a violation is a DropReason, never a crash or a hang.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "dirty_log.h"
+#include "guest_memory.h"
+#include "queue_stats.h"
+#include "virtio_ring.h"
+
+namespace vswitch::vhost {
+
+// Host addresses of the three parts of a ring; the caller has checked that each lies
+// wholly inside one mapping (DescTableBytes / AvailRingBytes / UsedRingBytes).
+struct RingLayout {
+  VirtqDesc* desc = nullptr;
+  VirtqAvail* avail = nullptr;
+  VirtqUsed* used = nullptr;
+  uint32_t size = 0;            // power of two, 1..32768
+  uint64_t used_log_gpa = 0;    // SET_VRING_ADDR log_guest_addr
+  bool log_used = false;        // VHOST_VRING_F_LOG
+};
+
+// A piece of a descriptor buffer, contiguous in host memory.
+struct Segment {
+  uint8_t* host;
+  uint32_t len;
+  uint64_t gpa;
+};
+
+// One descriptor chain: its head and its segments in the caller's vector.
+struct Chain {
+  uint16_t head = 0;
+  uint32_t first_segment = 0;
+  uint32_t num_segments = 0;
+  uint64_t length = 0;  // sum of the segments' lengths
+};
+
+enum class Direction { kDeviceReadable, kDeviceWritable };
+
+struct RingOptions {
+  bool event_idx = false;       // VIRTIO_RING_F_EVENT_IDX negotiated
+  bool indirect = false;        // VIRTIO_RING_F_INDIRECT_DESC negotiated
+  bool guest_notify = false;    // ask the driver to kick (false: we poll, 2.6.10)
+};
+
+class SplitRing {
+ public:
+  // Upper bound on segments in one chain (descriptors split at region boundaries count
+  // once per piece).
+  static constexpr uint32_t kMaxSegmentsPerChain = 2 * kMaxQueueSize;
+
+  void Init(const RingLayout& layout, const GuestMemory* memory, uint16_t last_avail_idx,
+            const RingOptions& options);
+  void Clear() { *this = SplitRing(); }
+  // Points the ring at new host addresses (memory table changed, or SET_VRING_ADDR on a
+  // started ring) keeping its indexes.
+  void UpdateLayout(const RingLayout& layout);
+  [[nodiscard]] bool valid() const { return layout_.size != 0 && memory_ != nullptr; }
+  [[nodiscard]] uint32_t size() const { return layout_.size; }
+  [[nodiscard]] uint16_t last_avail_idx() const { return last_avail_idx_; }
+  [[nodiscard]] uint16_t last_used_idx() const { return last_used_idx_; }
+  // Set after a fatal guest error (avail index jump, head out of range): the ring does
+  // nothing until it is set up again.
+  [[nodiscard]] bool broken() const { return broken_; }
+  void set_dirty_log(DirtyLog* log) { log_ = log; }
+  [[nodiscard]] DirtyLog* dirty_log() const { return log_; }
+
+  // Number of chains available to the device (reads avail->idx once, 2.6.6). A jump of
+  // more than the queue size breaks the ring and counts kAvailIndexJump.
+  [[nodiscard]] uint16_t Available(QueueStats& stats);
+
+  // Reads the chain at avail slot last_avail_idx + offset, appending its segments to
+  // `segments`. On failure the segments appended so far are removed; when the head
+  // itself was valid, `chain.head` names it so the caller can return it used (len 0).
+  // kHeadOutOfRange breaks the ring.
+  [[nodiscard]] std::optional<DropReason> ReadChain(uint16_t offset, Direction direction,
+                                                    std::vector<Segment>& segments, Chain& chain);
+
+  // Consumes n available entries.
+  void Advance(uint16_t n);
+  // Writes a used element (not yet visible to the driver).
+  void PutUsed(uint16_t head, uint32_t len);
+  // Makes the used elements visible (store-release of used->idx) and says whether the
+  // driver asked to be notified (2.6.7: VRING_AVAIL_F_NO_INTERRUPT or used_event).
+  [[nodiscard]] bool PublishUsed();
+  // 2.6.10: the device suppresses kicks with VRING_USED_F_NO_NOTIFY (or avail_event).
+  void SetGuestNotify(bool enable);
+
+ private:
+  [[nodiscard]] std::optional<DropReason> AddBuffer(uint64_t addr, uint32_t len,
+                                                    std::vector<Segment>& segments,
+                                                    Chain& chain);
+  void LogUsed(uint64_t offset, uint64_t len);
+  void WriteAvailEvent();
+
+  RingLayout layout_{};
+  const GuestMemory* memory_ = nullptr;
+  DirtyLog* log_ = nullptr;
+  RingOptions options_{};
+  uint16_t last_avail_idx_ = 0;
+  uint16_t last_used_idx_ = 0;       // next used slot to write
+  uint16_t published_used_idx_ = 0;  // used->idx as the driver sees it
+  bool broken_ = false;
+};
+
+}  // namespace vswitch::vhost

@@ -1,0 +1,63 @@
+// One vring of a device: what the front-end configured (SET_VRING_NUM/ADDR/BASE/KICK/
+// CALL/ENABLE), the split ring built from it, the call notifier and the counters.
+//
+// Locking rule. `mutex` guards everything below it. The datapath takes it with
+// try_lock for one burst and returns 0 packets when it is busy; the control path (the
+// session thread) takes it with lock before it changes the ring, the notifier, the
+// features or the memory the ring points into, so a burst never sees a half-made change
+// and memory is never unmapped under a burst. `active` is only true while the device is
+// running and the ring is started, enabled and translated.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "message.h"
+#include "net_datapath.h"
+#include "notifier.h"
+#include "queue_stats.h"
+#include "split_ring.h"
+#include "unique_fd.h"
+
+namespace vswitch::vhost {
+
+struct Virtqueue {
+  std::mutex mutex;
+
+  // Front-end configuration.
+  uint32_t num = 0;              // SET_VRING_NUM (0: not set)
+  VringAddr addr{};              // SET_VRING_ADDR
+  bool addr_set = false;
+  uint16_t base = 0;             // SET_VRING_BASE
+  UniqueFd kick_fd;              // SET_VRING_KICK (drained by the session thread)
+  bool kick_set = false;         // kick fd given, or "no fd: poll"
+  std::unique_ptr<Notifier> call;  // SET_VRING_CALL (nullptr: the driver polls)
+  bool call_set = false;
+  bool enabled = false;          // SET_VRING_ENABLE (or started, without PROTOCOL_FEATURES)
+  bool guest_notify = false;     // EnableGuestNotification
+
+  // Datapath state.
+  bool active = false;
+  SplitRing ring;
+  NetQueueConfig net;
+  uint64_t features = 0;         // negotiated, for header offload translation
+  DatapathScratch scratch;
+  QueueStats stats;
+
+  // Forgets the configuration (the counters stay). Caller holds `mutex`.
+  void ResetConfig() {
+    num = 0;
+    addr = VringAddr{};
+    addr_set = false;
+    base = 0;
+    kick_fd.Reset();
+    kick_set = false;
+    call.reset();
+    call_set = false;
+    enabled = false;
+    active = false;
+    ring.Clear();
+  }
+};
+
+}  // namespace vswitch::vhost

@@ -1,0 +1,225 @@
+#include "vhost_forwarder.h"
+
+#include "clock.h"
+#include "log.h"
+#include "names.h"
+
+namespace vswitch {
+namespace {
+
+constexpr uint64_t kSyncPeriodNs = 100'000'000;
+
+uint64_t Bytes(rte_mbuf* const* pkts, uint16_t n) {
+  uint64_t sum = 0;
+  for (uint16_t i = 0; i < n; ++i) sum += pkts[i]->pkt_len;
+  return sum;
+}
+
+}  // namespace
+
+DropReason SharedDropReason(vhost::DropReason reason) {
+  using R = vhost::DropReason;
+  switch (reason) {
+    case R::kUnmappedAddress: return DropReason::kBadAddress;
+    case R::kPacketTooLarge:
+    case R::kRxBufferTooSmall: return DropReason::kOversize;
+    case R::kBadNetHeader:
+    case R::kOffloadNotNegotiated: return DropReason::kInvalidHeader;
+    default: return DropReason::kInvalidDescriptor;
+  }
+}
+
+VhostForwarder::VhostForwarder(vhost::Driver& driver, SharedState& state, rte_mempool* pool,
+                               std::vector<std::string> sockets)
+    : driver_(driver), state_(state), pool_(pool), sockets_(std::move(sockets)), slots_(sockets_.size()) {}
+
+VhostForwarder::~VhostForwarder() { Shutdown(); }
+
+bool VhostForwarder::LookupRings(std::string* error) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    slots_[i].to_vm = rte_ring_lookup(ToVmRingName(static_cast<unsigned>(i)).c_str());
+    slots_[i].from_vm = rte_ring_lookup(FromVmRingName(static_cast<unsigned>(i)).c_str());
+    if (slots_[i].to_vm == nullptr || slots_[i].from_vm == nullptr) {
+      *error = "the primary has no rings for device " + std::to_string(i) +
+               " (raise [primary] max-devices to at least " + std::to_string(slots_.size()) + ")";
+      return false;
+    }
+    DeviceInfo& d = state_.devices[i];
+    std::snprintf(d.socket_path, sizeof(d.socket_path), "%s", sockets_[i].c_str());
+    d.vid.store(-1);
+    d.features.store(0);
+    d.queue_pairs.store(0);
+    d.state.store(static_cast<uint32_t>(DeviceState::kWaiting));
+  }
+  return true;
+}
+
+int VhostForwarder::SlotOf(const std::string& path) const {
+  for (size_t i = 0; i < sockets_.size(); ++i) {
+    if (sockets_[i] == path) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int VhostForwarder::OnNewDevice(int vid) {
+  std::string path;
+  if (driver_.GetIfname(vid, &path) != 0) return -1;
+  const int index = SlotOf(path);
+  if (index < 0) return -1;
+  uint64_t features = 0;
+  (void)driver_.GetNegotiatedFeatures(vid, &features);
+  const int pairs = driver_.GetQueueNum(vid);
+  DeviceInfo& d = state_.devices[index];
+  d.vid.store(vid);
+  d.features.store(features);
+  d.queue_pairs.store(pairs > 0 ? static_cast<uint32_t>(pairs) : 1);
+  d.connections.fetch_add(1);
+  d.state.store(static_cast<uint32_t>(DeviceState::kReady));
+  slots_[index].vid.store(vid, std::memory_order_release);
+  VSW_LOG(INFO, "device %d (%s): vid %d ready, features 0x%lx, %d queue pair(s)", index,
+          path.c_str(), vid, static_cast<unsigned long>(features), pairs);
+  return 0;
+}
+
+void VhostForwarder::OnDestroyDevice(int vid) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    int expected = vid;
+    if (slots_[i].vid.compare_exchange_strong(expected, -1)) {
+      DeviceInfo& d = state_.devices[i];
+      d.vid.store(-1);
+      d.queue_pairs.store(0);
+      d.state.store(static_cast<uint32_t>(DeviceState::kWaiting));
+      VSW_LOG(INFO, "device %zu (%s): vid %d stopped", i, sockets_[i].c_str(), vid);
+    }
+  }
+}
+
+int VhostForwarder::OnVringStateChanged(int vid, uint16_t queue_id, int enable) {
+  VSW_LOG(DEBUG, "vid %d: vring %u %s", vid, queue_id, enable ? "enabled" : "disabled");
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].vid.load() == vid) {
+      const int pairs = driver_.GetQueueNum(vid);
+      state_.devices[i].queue_pairs.store(pairs > 0 ? static_cast<uint32_t>(pairs) : 1);
+    }
+  }
+  return 0;
+}
+
+void VhostForwarder::FreePending(Slot& slot) {
+  for (uint16_t i = 0; i < slot.pending_count; ++i) rte_pktmbuf_free(slot.pending[slot.pending_start + i]);
+  slot.pending_start = 0;
+  slot.pending_count = 0;
+}
+
+uint32_t VhostForwarder::Poll() {
+  uint32_t work = 0;
+  for (uint32_t i = 0; i < slots_.size(); ++i) work += PollDevice(i, slots_[i]);
+  const uint64_t now = MonotonicNs();
+  if (now >= next_sync_ns_) {
+    next_sync_ns_ = now + kSyncPeriodNs;
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+      Slot& slot = slots_[i];
+      if (slot.active_vid >= 0) {
+        const int pairs = driver_.GetQueueNum(slot.active_vid);
+        slot.queue_pairs = static_cast<uint16_t>(pairs > 0 ? std::min<int>(pairs, kMaxQueuePairs) : 1);
+        SyncDropCounters(i, slot);
+      }
+    }
+  }
+  return work;
+}
+
+uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
+  const int vid = slot.vid.load(std::memory_order_acquire);
+  if (vid != slot.active_vid) {
+    // A new connection (or none): what we held for the old one cannot be delivered.
+    if (slot.active_vid >= 0) SyncDropCounters(index, slot);
+    FreePending(slot);
+    slot.active_vid = vid;
+    slot.next_rx_queue = 0;
+    slot.queue_pairs = 1;
+    if (vid >= 0) {
+      const int pairs = driver_.GetQueueNum(vid);
+      slot.queue_pairs = static_cast<uint16_t>(pairs > 0 ? std::min<int>(pairs, kMaxQueuePairs) : 1);
+      for (uint16_t q = 0; q < 2 * kMaxQueuePairs; ++q) {
+        const vhost::QueueStats* stats = driver_.GetQueueStats(vid, q);
+        for (size_t r = 0; r < vhost::kDropReasonCount; ++r) {
+          slot.seen_drops[q][r] = stats ? stats->drops[r].Get() : 0;
+        }
+      }
+    }
+  }
+  if (vid < 0) return 0;
+  DeviceCounters& counters = state_.counters[index];
+  uint32_t work = 0;
+
+  // Guest TX: every queue pair's TX queue into the one from_vm ring (we are its only
+  // producer). A burst per queue per round bounds what one guest can take from others.
+  for (uint16_t q = 0; q < slot.queue_pairs; ++q) {
+    rte_mbuf* pkts[kBurst];
+    const uint16_t n = driver_.DequeueBurst(vid, static_cast<uint16_t>(2 * q + 1), pool_, pkts, kBurst);
+    if (n == 0) continue;
+    work += n;
+    QueueCounters& qc = counters.vhost_tx[q];
+    Bump(qc.packets, n);
+    Bump(qc.bytes, Bytes(pkts, n));
+    const unsigned sent = rte_ring_sp_enqueue_burst(slot.from_vm, reinterpret_cast<void**>(pkts), n, nullptr);
+    if (sent < n) {
+      Bump(qc.drops[static_cast<size_t>(DropReason::kRingFull)], n - sent);
+      rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+    }
+  }
+
+  // Guest RX: hold what the ring gave us until the guest has room (the ring backs up and
+  // the switching secondary's RX retry applies), spreading bursts over the queue pairs.
+  if (slot.pending_count == 0) {
+    slot.pending_start = 0;
+    slot.pending_count = static_cast<uint16_t>(
+        rte_ring_sc_dequeue_burst(slot.to_vm, reinterpret_cast<void**>(slot.pending.data()), kBurst, nullptr));
+  }
+  if (slot.pending_count > 0) {
+    const uint16_t q = slot.next_rx_queue;
+    slot.next_rx_queue = static_cast<uint16_t>((q + 1) % slot.queue_pairs);
+    rte_mbuf** first = slot.pending.data() + slot.pending_start;
+    const uint16_t taken = driver_.EnqueueBurst(vid, static_cast<uint16_t>(2 * q), first, slot.pending_count);
+    if (taken > 0) {
+      QueueCounters& qc = counters.vhost_rx[q];
+      Bump(qc.packets, taken);
+      Bump(qc.bytes, Bytes(first, taken));
+      // The library copied them into the guest; the mbufs are still ours.
+      rte_pktmbuf_free_bulk(first, taken);
+      slot.pending_start = static_cast<uint16_t>(slot.pending_start + taken);
+      slot.pending_count = static_cast<uint16_t>(slot.pending_count - taken);
+      work += taken;
+    }
+  }
+  return work;
+}
+
+void VhostForwarder::SyncDropCounters(uint32_t index, Slot& slot) {
+  DeviceCounters& counters = state_.counters[index];
+  for (uint16_t q = 0; q < 2 * slot.queue_pairs; ++q) {
+    const vhost::QueueStats* stats = driver_.GetQueueStats(slot.active_vid, q);
+    if (stats == nullptr) continue;
+    QueueCounters& qc = (q % 2 == 0) ? counters.vhost_rx[q / 2] : counters.vhost_tx[q / 2];
+    for (size_t r = 0; r < vhost::kDropReasonCount; ++r) {
+      const uint64_t now = stats->drops[r].Get();
+      uint64_t& seen = slot.seen_drops[q][r];
+      if (now < seen) seen = 0;  // the library reset the queue's counters
+      if (now > seen) {
+        Bump(qc.drops[static_cast<size_t>(SharedDropReason(static_cast<vhost::DropReason>(r)))], now - seen);
+        seen = now;
+      }
+    }
+  }
+}
+
+void VhostForwarder::Shutdown() {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    FreePending(slots_[i]);
+    state_.devices[i].vid.store(-1);
+    state_.devices[i].state.store(static_cast<uint32_t>(DeviceState::kUnused));
+  }
+}
+
+}  // namespace vswitch

@@ -1,0 +1,78 @@
+// The vswitch-vhost datapath: moves packets between each device's virtqueues (through our
+// vhost-user library) and the device's rings in shared memory, and keeps the device's
+// shared counters. Guest TX (odd queues) -> from_vm ring; to_vm ring -> guest RX (even
+// queues). One thread calls Poll(); the session thread calls the Attach/Detach hooks from
+// the library's callbacks.
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "driver.h"
+#include "queue_stats.h"
+#include "state_layout.h"
+
+namespace vswitch {
+
+class VhostForwarder {
+ public:
+  static constexpr uint16_t kBurst = 32;
+
+  // `sockets[i]` is device slot i; its rings must exist (the primary made max_devices).
+  VhostForwarder(vhost::Driver& driver, SharedState& state, rte_mempool* pool,
+                 std::vector<std::string> sockets);
+  ~VhostForwarder();
+
+  // Finds the rings; false with *error when the primary has none for a slot.
+  [[nodiscard]] bool LookupRings(std::string* error);
+
+  // Library callbacks (session thread).
+  int OnNewDevice(int vid);
+  void OnDestroyDevice(int vid);
+  int OnVringStateChanged(int vid, uint16_t queue_id, int enable);
+
+  // One round over every device; returns the packets moved (0: idle).
+  uint32_t Poll();
+  // Frees held packets and marks every slot unused (at exit).
+  void Shutdown();
+
+ private:
+  struct Slot {
+    std::atomic<int> vid{-1};  // written by the session thread
+    rte_ring* to_vm = nullptr;
+    rte_ring* from_vm = nullptr;
+    // Datapath-thread state.
+    int active_vid = -1;
+    uint16_t queue_pairs = 1;
+    uint16_t next_rx_queue = 0;
+    uint16_t pending_start = 0;
+    uint16_t pending_count = 0;
+    std::array<rte_mbuf*, kBurst> pending{};
+    // Last values of the library's drop counters copied into shared memory, per vring.
+    std::array<std::array<uint64_t, vhost::kDropReasonCount>, 2 * kMaxQueuePairs> seen_drops{};
+  };
+
+  [[nodiscard]] int SlotOf(const std::string& path) const;
+  uint32_t PollDevice(uint32_t index, Slot& slot);
+  void SyncDropCounters(uint32_t index, Slot& slot);
+  void FreePending(Slot& slot);
+
+  vhost::Driver& driver_;
+  SharedState& state_;
+  rte_mempool* pool_;
+  std::vector<std::string> sockets_;
+  std::vector<Slot> slots_;
+  uint64_t next_sync_ns_ = 0;
+};
+
+// Which shared drop reason a library drop reason is counted under.
+[[nodiscard]] DropReason SharedDropReason(vhost::DropReason reason);
+
+}  // namespace vswitch
