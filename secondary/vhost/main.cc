@@ -66,7 +66,7 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
   VhostForwarder forwarder(driver, state, pool, o.socket_files);
   std::string error;
   vhost::SocketOptions socket_options;
-  if (!forwarder.LookupRings(&error) || !SocketOwnership(o, &socket_options, &error)) {
+  if (!forwarder.LookupRings(o.client, &error) || !SocketOwnership(o, &socket_options, &error)) {
     VSW_LOG(ERR, "%s", error.c_str());
     return 1;
   }

@@ -35,7 +35,7 @@ VhostForwarder::VhostForwarder(vhost::Driver& driver, SharedState& state, rte_me
 
 VhostForwarder::~VhostForwarder() { Shutdown(); }
 
-bool VhostForwarder::LookupRings(std::string* error) {
+bool VhostForwarder::LookupRings(bool client_mode, std::string* error) {
   for (size_t i = 0; i < slots_.size(); ++i) {
     slots_[i].to_vm = rte_ring_lookup(ToVmRingName(static_cast<unsigned>(i)).c_str());
     slots_[i].from_vm = rte_ring_lookup(FromVmRingName(static_cast<unsigned>(i)).c_str());
@@ -49,6 +49,7 @@ bool VhostForwarder::LookupRings(std::string* error) {
     d.vid.store(-1);
     d.features.store(0);
     d.queue_pairs.store(0);
+    d.client_mode.store(client_mode ? 1 : 0);
     d.state.store(static_cast<uint32_t>(DeviceState::kWaiting));
   }
   return true;

@@ -30,8 +30,9 @@ class VhostForwarder {
                  std::vector<std::string> sockets);
   ~VhostForwarder();
 
-  // Finds the rings; false with *error when the primary has none for a slot.
-  [[nodiscard]] bool LookupRings(std::string* error);
+  // Finds the rings and publishes the slots in the device table; false with *error when
+  // the primary has no rings for a slot.
+  [[nodiscard]] bool LookupRings(bool client_mode, std::string* error);
 
   // Library callbacks (session thread).
   int OnNewDevice(int vid);

@@ -1,0 +1,172 @@
+// vswitch-vhost against DPDK's virtio-user (a virtio-net driver someone else wrote), with
+// the real group: frames cross the vhost-user socket and shared guest memory into the
+// device's from_vm ring, and from its to_vm ring into the guest, byte for byte. The
+// switching secondary is stopped so that vswitch-ring-probe can stand in its place.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <regex>
+#include <sstream>
+
+#include "test_group.h"
+
+namespace vswitch::test {
+namespace {
+
+constexpr const char* kGuestMac = "02:00:00:00:00:0a";
+
+std::string ProbePath() { return BinaryDir() + "/tests/ring_probe/vswitch-ring-probe"; }
+
+// A virtio-user "guest": dpdk-testpmd with net_virtio_user0 on `socket`, polling core 0.
+class VirtioUser {
+ public:
+  VirtioUser(const TempDir& dir, const std::string& socket, const std::string& mode,
+             const std::string& vdev_extra = "", const std::vector<std::string>& extra = {})
+      : prefix_(UniqueName("vu") + "n" + std::to_string(counter_++)) {
+    std::vector<std::string> argv = {
+        "dpdk-testpmd", "--no-pci", "--single-file-segments", "--file-prefix=" + prefix_,
+        "-l", "0,1", "--main-lcore", "1", "-m", "256", "--no-telemetry",
+        "--vdev", "net_virtio_user0,path=" + socket + ",mac=" + kGuestMac + vdev_extra,
+        "--", "--forward-mode=" + mode, "--stats-period", "1", "--txpkts=64"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process_ = Process(argv, dir / (prefix_ + ".log"));
+  }
+  ~VirtioUser() {
+    process_.Stop(SIGINT, std::chrono::seconds(5));
+    RemoveDpdkLeftovers(prefix_);
+  }
+  Process& process() { return process_; }
+  // The last value testpmd printed for `key` (e.g. "RX-packets:"), -1 when none yet.
+  long long LastStat(const std::string& key) {
+    const std::string log = process_.Log();
+    const std::regex re(key + "\\s+([0-9]+)");
+    long long last = -1;
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it) {
+      last = std::stoll((*it)[1]);
+    }
+    return last;
+  }
+
+ private:
+  static inline int counter_ = 0;
+  std::string prefix_;
+  Process process_;
+};
+
+std::vector<std::string> Frames(const std::string& probe_output) {
+  std::vector<std::string> frames;
+  std::istringstream in(probe_output);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("FRAME ", 0) == 0) frames.push_back(line.substr(line.find(' ', 6) + 1));
+  }
+  return frames;
+}
+
+CommandResult Probe(const TestGroup& group, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {ProbePath(), "--file-prefix", group.prefix()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, std::chrono::seconds(30));
+}
+
+class VhostProcessTest : public testing::Test {
+ protected:
+  void StartGroup(TestGroup& group) {
+    const CommandResult up = group.Vswitch({"up"});
+    ASSERT_EQ(up.exit_code, 0) << up.output << group.Log("vhost");
+    ASSERT_EQ(group.Vswitch({"stop", "switching"}).exit_code, 0);
+  }
+  bool WaitReady(TestGroup& group, int device, const std::string& want = "true") {
+    return WaitFor([&] { return group.Status(".devices[" + std::to_string(device) + "].ready") == want; },
+                   std::chrono::seconds(20));
+  }
+};
+
+// testpmd's txonly frame (app/test-pmd/txonly.c defaults): to 02:00:00:00:00:00 from the
+// port's MAC, IPv4 198.18.0.1 -> 198.18.0.2, UDP 9 -> 9, 64 bytes with zero padding.
+const std::string kTxonlyFrame =
+    "020000000000" "02000000000a" "0800"
+    "4500003200000000" "4011ee93c6120001" "c6120002"
+    "00090009001e0000" + std::string(2 * 22, '0');
+
+TEST_F(VhostProcessTest, ServerModeGuestTxArrivesOnFromVmByteForByte) {
+  TestGroup group;
+  StartGroup(group);
+  VirtioUser guest(group.dir(), group.socket(0), "txonly");
+  ASSERT_TRUE(WaitReady(group, 0)) << group.Log("vhost") << guest.process().Log();
+  const CommandResult probe = Probe(group, {"--device", "0", "--dump", "200"});
+  ASSERT_EQ(probe.exit_code, 0) << probe.output;
+  const auto frames = Frames(probe.output);
+  ASSERT_EQ(frames.size(), 200u);
+  for (const auto& f : frames) ASSERT_EQ(f, kTxonlyFrame);
+  EXPECT_GT(std::stoll(group.Status(".devices[0].tx_packets")), 200);
+  EXPECT_EQ(group.Status(".devices[0].connected"), "true");
+  // The other device saw nothing.
+  EXPECT_EQ(group.Status(".devices[1].tx_packets"), "0");
+  EXPECT_EQ(group.Status(".devices[1].ready"), "false");
+}
+
+TEST_F(VhostProcessTest, ToVmReachesTheGuestAndComesBackSwapped) {
+  TestGroup group;
+  StartGroup(group);
+  // The guest swaps MACs and sends every frame back: to_vm -> guest RX -> guest TX -> from_vm.
+  VirtioUser guest(group.dir(), group.socket(1), "macswap");
+  ASSERT_TRUE(WaitReady(group, 1)) << group.Log("vhost") << guest.process().Log();
+  const CommandResult inject = Probe(group, {"--device", "1", "--inject", "300", "--size", "100",
+                                             "--dst", kGuestMac, "--src", "02:00:00:00:00:99"});
+  ASSERT_EQ(inject.exit_code, 0) << inject.output;
+  const CommandResult dump = Probe(group, {"--device", "1", "--dump", "300"});
+  ASSERT_EQ(dump.exit_code, 0) << dump.output << group.Log("vhost");
+  const auto frames = Frames(dump.output);
+  ASSERT_EQ(frames.size(), 300u);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    std::string want = "020000000099" "02000000000a" "88b5";
+    for (unsigned k = 14; k < 100; ++k) {
+      char hex[3];
+      std::snprintf(hex, sizeof(hex), "%02x", static_cast<unsigned>((i + k) & 0xff));
+      want += hex;
+    }
+    ASSERT_EQ(frames[i], want) << "frame " << i;
+  }
+  EXPECT_EQ(group.Status(".devices[1].rx_packets"), "300");
+  EXPECT_EQ(group.Status(".devices[1].rx_bytes"), "30000");
+  EXPECT_EQ(group.Status(".devices[1].tx_packets"), "300");
+  EXPECT_EQ(group.Status(".devices[1].rx_dropped"), "0");
+  EXPECT_TRUE(WaitFor([&] { return guest.LastStat("RX-packets:") == 300; }, std::chrono::seconds(5)));
+  EXPECT_EQ(guest.LastStat("RX-bytes:"), 30000);
+}
+
+TEST_F(VhostProcessTest, ClientModeReconnectsAfterTheFrontendRestarts) {
+  TestGroup group(std::map<std::string, std::string>{{"vhost.client", "true"}});
+  StartGroup(group);
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE("frontend run " + std::to_string(round));
+    const long long before = std::stoll(group.Status(".devices[0].tx_packets"));
+    {
+      VirtioUser guest(group.dir(), group.socket(0), "txonly", ",server=1");
+      ASSERT_TRUE(WaitReady(group, 0)) << group.Log("vhost") << guest.process().Log();
+      const CommandResult probe = Probe(group, {"--device", "0", "--dump", "50"});
+      ASSERT_EQ(probe.exit_code, 0) << probe.output;
+      for (const auto& f : Frames(probe.output)) ASSERT_EQ(f, kTxonlyFrame);
+      EXPECT_GT(std::stoll(group.Status(".devices[0].tx_packets")), before + 50);
+    }  // the frontend exits: the device goes away, vswitch keeps trying to reconnect
+    ASSERT_TRUE(WaitReady(group, 0, "false")) << group.Log("vhost");
+    EXPECT_EQ(group.Status(".devices[0].client"), "true");
+  }
+  EXPECT_EQ(group.RoleState("vhost"), "up");
+}
+
+TEST_F(VhostProcessTest, TwoQueuePairs) {
+  TestGroup group;
+  StartGroup(group);
+  VirtioUser guest(group.dir(), group.socket(0), "txonly", ",queues=2", {"--txq=2", "--rxq=2"});
+  ASSERT_TRUE(WaitReady(group, 0)) << group.Log("vhost") << guest.process().Log();
+  ASSERT_TRUE(WaitFor([&] { return group.Status(".devices[0].queue_pairs") == "2"; }, std::chrono::seconds(10)))
+      << group.Log("vhost");
+  const CommandResult probe = Probe(group, {"--device", "0", "--dump", "100"});
+  ASSERT_EQ(probe.exit_code, 0) << probe.output;
+  for (const auto& f : Frames(probe.output)) ASSERT_EQ(f, kTxonlyFrame);
+}
+
+}  // namespace
+}  // namespace vswitch::test
