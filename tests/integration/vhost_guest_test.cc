@@ -85,3 +85,49 @@ TEST(VhostGuestTest, LinuxGuestTrafficBothWays) {
 
 }  // namespace
 }  // namespace vswitch::test
+
+namespace vswitch::test {
+namespace {
+
+// Restarting vswitch-vhost must not need a guest reboot: QEMU's client chardev reconnects
+// (reconnect=1) and the guest's driver carries on with the same memory and rings.
+TEST(VhostGuestTest, VhostRestartWithoutGuestReboot) {
+  TestGroup group;
+  ASSERT_EQ(group.Vswitch({"up"}).exit_code, 0) << group.Log("vhost");
+  ASSERT_EQ(group.Vswitch({"stop", "switching"}).exit_code, 0);
+  const std::string console = group.dir() / "guest.console";
+  Process guest({SourceDir() + "/tests/peers/guest/run-guest.sh", "--socket", group.socket(0),
+                 "--mac", kGuestMac, "--reconnect", "1", "--console", console, "--timeout", "200",
+                 "--append", "vsw.ip=10.0.0.2/24 vsw.bgping=10.0.0.1 vsw.bgping_interval=0.2 vsw.loop=1"},
+                group.dir() / "qemu.log");
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(console).find("VSW-READY eth0 up") != std::string::npos; },
+                      std::chrono::seconds(90)))
+      << ReadFile(console) << guest.Log();
+  const std::string probe = BinaryDir() + "/tests/ring_probe/vswitch-ring-probe";
+  const auto dump_arp = [&] {
+    const CommandResult r = RunCommand({probe, "--file-prefix", group.prefix(), "--device", "0", "--dump", "2",
+                                        "--timeout-ms", "30000"},
+                                       std::chrono::seconds(40));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const auto frames = Frames(r.output);
+    for (const auto& f : frames) EXPECT_EQ(f.substr(0, 28), "ffffffffffff5254000000140806") << f;
+    return frames.size();
+  };
+  EXPECT_EQ(dump_arp(), 2u);
+  const pid_t old_vhost = group.RolePid("vhost");
+  const CommandResult restart = group.Vswitch({"restart", "vhost"});
+  ASSERT_EQ(restart.exit_code, 0) << restart.output;
+  ASSERT_NE(group.RolePid("vhost"), old_vhost);
+  ASSERT_TRUE(WaitFor([&] { return group.Status(".devices[0].ready") == "true"; }, std::chrono::seconds(30)))
+      << group.Log("vhost") << ReadFile(console);
+  // Drain what queued up around the restart, then the guest's traffic must flow again.
+  (void)RunCommand({probe, "--file-prefix", group.prefix(), "--device", "0", "--dump", "1000000",
+                    "--timeout-ms", "500"});
+  EXPECT_EQ(dump_arp(), 2u) << group.Log("vhost");
+  EXPECT_TRUE(guest.Running()) << "the guest kept running: no reboot";
+  EXPECT_EQ(ReadFile(console).find("VSW-BOOT", ReadFile(console).find("VSW-BOOT") + 1), std::string::npos)
+      << "booted once";
+}
+
+}  // namespace
+}  // namespace vswitch::test
