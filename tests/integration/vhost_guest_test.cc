@@ -9,21 +9,12 @@
 #include <sstream>
 
 #include "test_group.h"
+#include "virtio_user.h"
 
 namespace vswitch::test {
 namespace {
 
 constexpr const char* kGuestMac = "52:54:00:00:00:14";
-
-std::vector<std::string> Frames(const std::string& probe_output) {
-  std::vector<std::string> frames;
-  std::istringstream in(probe_output);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("FRAME ", 0) == 0) frames.push_back(line.substr(line.find(' ', 6) + 1));
-  }
-  return frames;
-}
 
 // The value of `key=` on the last console line that starts with `prefix`, or -1.
 long long ConsoleValue(const std::string& console, const std::string& prefix, const std::string& key) {
@@ -59,7 +50,7 @@ TEST(VhostGuestTest, LinuxGuestTrafficBothWays) {
                                          "--timeout-ms", "30000"},
                                         std::chrono::seconds(40));
   ASSERT_EQ(dump.exit_code, 0) << dump.output << ReadFile(console);
-  for (const auto& f : Frames(dump.output)) {
+  for (const auto& f : ProbeFrames(dump.output)) {
     EXPECT_EQ(f.substr(0, 24), "ffffffffffff525400000014") << f;  // broadcast, from the guest
     EXPECT_EQ(f.substr(24, 4), "0806") << f;                      // ARP
     EXPECT_NE(f.find("0a000002"), std::string::npos) << f;         // sender 10.0.0.2
@@ -109,7 +100,7 @@ TEST(VhostGuestTest, VhostRestartWithoutGuestReboot) {
                                         "--timeout-ms", "30000"},
                                        std::chrono::seconds(40));
     EXPECT_EQ(r.exit_code, 0) << r.output;
-    const auto frames = Frames(r.output);
+    const auto frames = ProbeFrames(r.output);
     for (const auto& f : frames) EXPECT_EQ(f.substr(0, 28), "ffffffffffff5254000000140806") << f;
     return frames.size();
   };

@@ -5,69 +5,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <regex>
-#include <sstream>
 
 #include "test_group.h"
+#include "virtio_user.h"
 
 namespace vswitch::test {
 namespace {
 
 constexpr const char* kGuestMac = "02:00:00:00:00:0a";
-
-std::string ProbePath() { return BinaryDir() + "/tests/ring_probe/vswitch-ring-probe"; }
-
-// A virtio-user "guest": dpdk-testpmd with net_virtio_user0 on `socket`, polling core 0.
-class VirtioUser {
- public:
-  VirtioUser(const TempDir& dir, const std::string& socket, const std::string& mode,
-             const std::string& vdev_extra = "", const std::vector<std::string>& extra = {})
-      : prefix_(UniqueName("vu") + "n" + std::to_string(counter_++)) {
-    std::vector<std::string> argv = {
-        "dpdk-testpmd", "--no-pci", "--single-file-segments", "--file-prefix=" + prefix_,
-        "-l", "0,1", "--main-lcore", "1", "-m", "256", "--no-telemetry",
-        "--vdev", "net_virtio_user0,path=" + socket + ",mac=" + kGuestMac + vdev_extra,
-        "--", "--forward-mode=" + mode, "--stats-period", "1", "--txpkts=64"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    process_ = Process(argv, dir / (prefix_ + ".log"));
-  }
-  ~VirtioUser() {
-    process_.Stop(SIGINT, std::chrono::seconds(5));
-    RemoveDpdkLeftovers(prefix_);
-  }
-  Process& process() { return process_; }
-  // The last value testpmd printed for `key` (e.g. "RX-packets:"), -1 when none yet.
-  long long LastStat(const std::string& key) {
-    const std::string log = process_.Log();
-    const std::regex re(key + "\\s+([0-9]+)");
-    long long last = -1;
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it) {
-      last = std::stoll((*it)[1]);
-    }
-    return last;
-  }
-
- private:
-  static inline int counter_ = 0;
-  std::string prefix_;
-  Process process_;
-};
-
-std::vector<std::string> Frames(const std::string& probe_output) {
-  std::vector<std::string> frames;
-  std::istringstream in(probe_output);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("FRAME ", 0) == 0) frames.push_back(line.substr(line.find(' ', 6) + 1));
-  }
-  return frames;
-}
-
-CommandResult Probe(const TestGroup& group, const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {ProbePath(), "--file-prefix", group.prefix()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv, std::chrono::seconds(30));
-}
 
 class VhostProcessTest : public testing::Test {
  protected:
@@ -92,11 +37,11 @@ const std::string kTxonlyFrame =
 TEST_F(VhostProcessTest, ServerModeGuestTxArrivesOnFromVmByteForByte) {
   TestGroup group;
   StartGroup(group);
-  VirtioUser guest(group.dir(), group.socket(0), "txonly");
+  VirtioUser guest(group.dir(), group.socket(0), "txonly", kGuestMac);
   ASSERT_TRUE(WaitReady(group, 0)) << group.Log("vhost") << guest.process().Log();
-  const CommandResult probe = Probe(group, {"--device", "0", "--dump", "200"});
+  const CommandResult probe = RingProbe(group.prefix(), {"--device", "0", "--dump", "200"});
   ASSERT_EQ(probe.exit_code, 0) << probe.output;
-  const auto frames = Frames(probe.output);
+  const auto frames = ProbeFrames(probe.output);
   ASSERT_EQ(frames.size(), 200u);
   for (const auto& f : frames) ASSERT_EQ(f, kTxonlyFrame);
   EXPECT_GT(std::stoll(group.Status(".devices[0].tx_packets")), 200);
@@ -110,23 +55,18 @@ TEST_F(VhostProcessTest, ToVmReachesTheGuestAndComesBackSwapped) {
   TestGroup group;
   StartGroup(group);
   // The guest swaps MACs and sends every frame back: to_vm -> guest RX -> guest TX -> from_vm.
-  VirtioUser guest(group.dir(), group.socket(1), "macswap");
+  VirtioUser guest(group.dir(), group.socket(1), "macswap", kGuestMac);
   ASSERT_TRUE(WaitReady(group, 1)) << group.Log("vhost") << guest.process().Log();
-  const CommandResult inject = Probe(group, {"--device", "1", "--inject", "300", "--size", "100",
+  const CommandResult inject = RingProbe(group.prefix(), {"--device", "1", "--inject", "300", "--size", "100",
                                              "--dst", kGuestMac, "--src", "02:00:00:00:00:99"});
   ASSERT_EQ(inject.exit_code, 0) << inject.output;
-  const CommandResult dump = Probe(group, {"--device", "1", "--dump", "300"});
+  const CommandResult dump = RingProbe(group.prefix(), {"--device", "1", "--dump", "300"});
   ASSERT_EQ(dump.exit_code, 0) << dump.output << group.Log("vhost");
-  const auto frames = Frames(dump.output);
+  const auto frames = ProbeFrames(dump.output);
   ASSERT_EQ(frames.size(), 300u);
   for (size_t i = 0; i < frames.size(); ++i) {
-    std::string want = "020000000099" "02000000000a" "88b5";
-    for (unsigned k = 14; k < 100; ++k) {
-      char hex[3];
-      std::snprintf(hex, sizeof(hex), "%02x", static_cast<unsigned>((i + k) & 0xff));
-      want += hex;
-    }
-    ASSERT_EQ(frames[i], want) << "frame " << i;
+    // What the probe sent, with the MACs swapped by the guest.
+    ASSERT_EQ(frames[i], ProbeFrameHex("02:00:00:00:00:99", kGuestMac, 100, i)) << "frame " << i;
   }
   EXPECT_EQ(group.Status(".devices[1].rx_packets"), "300");
   EXPECT_EQ(group.Status(".devices[1].rx_bytes"), "30000");
@@ -143,11 +83,11 @@ TEST_F(VhostProcessTest, ClientModeReconnectsAfterTheFrontendRestarts) {
     SCOPED_TRACE("frontend run " + std::to_string(round));
     const long long before = std::stoll(group.Status(".devices[0].tx_packets"));
     {
-      VirtioUser guest(group.dir(), group.socket(0), "txonly", ",server=1");
+      VirtioUser guest(group.dir(), group.socket(0), "txonly", kGuestMac, ",server=1");
       ASSERT_TRUE(WaitReady(group, 0)) << group.Log("vhost") << guest.process().Log();
-      const CommandResult probe = Probe(group, {"--device", "0", "--dump", "50"});
+      const CommandResult probe = RingProbe(group.prefix(), {"--device", "0", "--dump", "50"});
       ASSERT_EQ(probe.exit_code, 0) << probe.output;
-      for (const auto& f : Frames(probe.output)) ASSERT_EQ(f, kTxonlyFrame);
+      for (const auto& f : ProbeFrames(probe.output)) ASSERT_EQ(f, kTxonlyFrame);
       EXPECT_GT(std::stoll(group.Status(".devices[0].tx_packets")), before + 50);
     }  // the frontend exits: the device goes away, vswitch keeps trying to reconnect
     ASSERT_TRUE(WaitReady(group, 0, "false")) << group.Log("vhost");
@@ -159,13 +99,13 @@ TEST_F(VhostProcessTest, ClientModeReconnectsAfterTheFrontendRestarts) {
 TEST_F(VhostProcessTest, TwoQueuePairs) {
   TestGroup group;
   StartGroup(group);
-  VirtioUser guest(group.dir(), group.socket(0), "txonly", ",queues=2", {"--txq=2", "--rxq=2"});
+  VirtioUser guest(group.dir(), group.socket(0), "txonly", kGuestMac, ",queues=2", {"--txq=2", "--rxq=2"});
   ASSERT_TRUE(WaitReady(group, 0)) << group.Log("vhost") << guest.process().Log();
   ASSERT_TRUE(WaitFor([&] { return group.Status(".devices[0].queue_pairs") == "2"; }, std::chrono::seconds(10)))
       << group.Log("vhost");
-  const CommandResult probe = Probe(group, {"--device", "0", "--dump", "100"});
+  const CommandResult probe = RingProbe(group.prefix(), {"--device", "0", "--dump", "100"});
   ASSERT_EQ(probe.exit_code, 0) << probe.output;
-  for (const auto& f : Frames(probe.output)) ASSERT_EQ(f, kTxonlyFrame);
+  for (const auto& f : ProbeFrames(probe.output)) ASSERT_EQ(f, kTxonlyFrame);
 }
 
 }  // namespace

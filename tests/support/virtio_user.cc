@@ -1,0 +1,78 @@
+#include "virtio_user.h"
+
+#include <signal.h>
+
+#include <regex>
+#include <sstream>
+
+namespace vswitch::test {
+namespace {
+
+int g_instances = 0;
+
+std::string MacHex(const std::string& mac) {
+  std::string hex;
+  for (char c : mac) {
+    if (c != ':') hex += static_cast<char>(std::tolower(c));
+  }
+  return hex;
+}
+
+}  // namespace
+
+VirtioUser::VirtioUser(const TempDir& dir, const std::string& socket, const std::string& mode,
+                       const std::string& mac, const std::string& vdev_extra,
+                       const std::vector<std::string>& extra)
+    : prefix_(UniqueName("vu") + "n" + std::to_string(g_instances++)) {
+  std::vector<std::string> argv = {
+      "dpdk-testpmd", "--no-pci", "--single-file-segments", "--file-prefix=" + prefix_,
+      "-l", "0,1", "--main-lcore", "1", "-m", "256", "--no-telemetry",
+      "--vdev", "net_virtio_user0,path=" + socket + ",mac=" + mac + vdev_extra,
+      "--", "--forward-mode=" + mode, "--stats-period", "1", "--txpkts=64", "--total-num-mbufs=8192"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  process_ = Process(argv, dir / (prefix_ + ".log"));
+}
+
+VirtioUser::~VirtioUser() {
+  process_.Stop(SIGINT, std::chrono::seconds(5));
+  RemoveDpdkLeftovers(prefix_);
+}
+
+long long VirtioUser::LastStat(const std::string& key) {
+  const std::string log = process_.Log();
+  const std::regex re(key + "\\s+([0-9]+)");
+  long long last = -1;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it) {
+    last = std::stoll((*it)[1]);
+  }
+  return last;
+}
+
+CommandResult RingProbe(const std::string& file_prefix, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {BinaryDir() + "/tests/ring_probe/vswitch-ring-probe", "--file-prefix",
+                                   file_prefix};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, std::chrono::seconds(60));
+}
+
+std::vector<std::string> ProbeFrames(const std::string& probe_output) {
+  std::vector<std::string> frames;
+  std::istringstream in(probe_output);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("FRAME ", 0) == 0) frames.push_back(line.substr(line.find(' ', 6) + 1));
+  }
+  return frames;
+}
+
+std::string ProbeFrameHex(const std::string& dst, const std::string& src, unsigned size, size_t i) {
+  std::string hex = MacHex(dst) + MacHex(src) + "88b5";
+  for (unsigned k = 14; k < size; ++k) {
+    char b[3];
+    std::snprintf(b, sizeof(b), "%02x", static_cast<unsigned>((i + k) & 0xff));
+    hex += b;
+  }
+  return hex;
+}
+
+}  // namespace vswitch::test
