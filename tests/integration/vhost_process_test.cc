@@ -106,6 +106,16 @@ TEST_F(VhostProcessTest, TwoQueuePairs) {
   const CommandResult probe = RingProbe(group.prefix(), {"--device", "0", "--dump", "100"});
   ASSERT_EQ(probe.exit_code, 0) << probe.output;
   for (const auto& f : ProbeFrames(probe.output)) ASSERT_EQ(f, kTxonlyFrame);
+  // Both TX queues carried packets: the per-queue counters, as the monitor exports them.
+  for (const std::string queue : {"0", "1"}) {
+    const std::string series = "vswitch_device_packets_total{device=\"0\",direction=\"tx\",queue=\"" + queue + "\",stage=\"vhost\"}";
+    bool moved = WaitFor([&] {
+      const CommandResult m = RunCommand({"curl", "-sf", group.metrics_url()}, std::chrono::seconds(10));
+      const auto at = m.output.find(series + " ");
+      return at != std::string::npos && std::stod(m.output.substr(at + series.size() + 1)) > 0;
+    }, std::chrono::seconds(10));
+    EXPECT_TRUE(moved) << "queue " << queue;
+  }
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ TestGroup::TestGroup(const std::map<std::string, std::string>& overrides) {
       {"monitor.metrics-listen", "127.0.0.1:" + std::to_string(20000 + (getpid() * 8 + group) % 20000)},
   };
   for (const auto& [k, v] : overrides) values[k] = v;
+  metrics_url_ = "http://" + values["monitor.metrics-listen"] + "/metrics";
   std::map<std::string, std::ostringstream> sections;
   for (const auto& [k, v] : values) {
     const auto dot = k.find('.');

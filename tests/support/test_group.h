@@ -26,6 +26,8 @@ class TestGroup {
   [[nodiscard]] const std::string& run_dir() const { return run_dir_; }
   [[nodiscard]] std::string socket(int i) const { return dir_ / ("vm" + std::to_string(i) + ".sock"); }
   [[nodiscard]] const TempDir& dir() const { return dir_; }
+  // The monitor's endpoint, "http://127.0.0.1:<port>/metrics".
+  [[nodiscard]] const std::string& metrics_url() const { return metrics_url_; }
 
   // deploy/vswitch SUBCOMMAND ARGS... --config <ours>
   [[nodiscard]] CommandResult Vswitch(const std::vector<std::string>& args,
@@ -45,6 +47,7 @@ class TestGroup {
   std::string iface_;
   std::string run_dir_;
   std::string config_;
+  std::string metrics_url_;
 };
 
 }  // namespace vswitch::test

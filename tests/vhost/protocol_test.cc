@@ -1,0 +1,484 @@
+// A hostile vhost-user front-end against the Driver over real unix sockets: every
+// malformed message closes its connection, is counted by reason, leaks no fd, and never
+// disturbs a good device on another socket. Also the socket lifecycle: stale socket
+// files, live ones, client-mode reconnect.
+#include <gtest/gtest.h>
+#include <dirent.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "driver.h"
+#include "feature_bits.h"
+#include "message.h"
+#include "process.h"
+#include "socket_channel.h"
+#include "test_env.h"
+#include "virtio_ring.h"
+
+namespace vswitch::vhost {
+namespace {
+
+using namespace std::chrono_literals;
+using test::TempDir;
+using test::WaitFor;
+
+int CountFds() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/fd");
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(d);
+  return n - 1;  // the DIR's own fd
+}
+
+int ConnectTo(const std::string& path) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// The front-end side of one connection.
+class FrontEnd {
+ public:
+  explicit FrontEnd(const std::string& path) : fd_(ConnectTo(path)) {}
+  ~FrontEnd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  [[nodiscard]] bool connected() const { return fd_ >= 0; }
+
+  bool Send(Request r, const void* payload, uint32_t size, std::vector<int> fds = {},
+            uint32_t flags = kVersion) {
+    MessageHeader h{static_cast<uint32_t>(r), flags, size};
+    std::vector<uint8_t> buf(sizeof(h) + size);
+    std::memcpy(buf.data(), &h, sizeof(h));
+    if (size > 0) std::memcpy(buf.data() + sizeof(h), payload, size);
+    return SendRaw(fd_, buf, fds) == static_cast<long>(buf.size());
+  }
+  bool SendU64(Request r, uint64_t v, std::vector<int> fds = {}, uint32_t flags = kVersion) {
+    return Send(r, &v, 8, std::move(fds), flags);
+  }
+  bool SendState(Request r, uint32_t index, uint32_t num) {
+    VringState s{index, num};
+    return Send(r, &s, sizeof(s));
+  }
+
+  // One reply, or nullopt on timeout / close.
+  std::optional<std::vector<uint8_t>> Recv(MessageHeader* header = nullptr) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 3000) != 1) return std::nullopt;
+    MessageHeader h;
+    if (recv(fd_, &h, sizeof(h), MSG_WAITALL) != sizeof(h)) return std::nullopt;
+    std::vector<uint8_t> payload(h.size);
+    if (h.size > 0 && recv(fd_, payload.data(), h.size, MSG_WAITALL) != static_cast<ssize_t>(h.size)) {
+      return std::nullopt;
+    }
+    if (header != nullptr) *header = h;
+    return payload;
+  }
+  uint64_t RecvU64() {
+    auto p = Recv();
+    uint64_t v = ~0ull;
+    if (p && p->size() == 8) std::memcpy(&v, p->data(), 8);
+    return v;
+  }
+
+  // True once the back-end has closed the connection.
+  bool ClosedByPeer() {
+    for (int i = 0; i < 50; ++i) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) == 1) {
+        char c;
+        const ssize_t n = recv(fd_, &c, 1, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+      }
+    }
+    return false;
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Guest memory for a well-behaved front-end: one memfd region, rings inside it.
+struct GuestRam {
+  static constexpr size_t kSize = 2 << 20;
+  GuestRam() {
+    fd = memfd_create("vsw-guest", MFD_CLOEXEC);
+    EXPECT_EQ(ftruncate(fd, kSize), 0);
+    base = static_cast<uint8_t*>(mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  }
+  ~GuestRam() {
+    munmap(base, kSize);
+    close(fd);
+  }
+  MemoryRegion Region() const {
+    return {0x40000000, kSize, reinterpret_cast<uint64_t>(base), 0};
+  }
+  int fd;
+  uint8_t* base;
+};
+
+constexpr uint64_t kGuestFeatures = Bit(feature::kVersion1) | Bit(feature::kNetMrgRxbuf) |
+                                    Bit(feature::kProtocolFeatures);
+constexpr uint64_t kProto = Bit(protocol_feature::kReplyAck) | Bit(protocol_feature::kMq) |
+                            Bit(protocol_feature::kLogShmfd) |
+                            Bit(protocol_feature::kConfigureMemSlots) |
+                            Bit(protocol_feature::kStatus);
+
+// Negotiates features and protocol features (REPLY_ACK on).
+void Negotiate(FrontEnd& fe) {
+  ASSERT_TRUE(fe.Send(Request::kSetOwner, nullptr, 0));
+  ASSERT_TRUE(fe.Send(Request::kGetFeatures, nullptr, 0));
+  const uint64_t offered = fe.RecvU64();
+  ASSERT_EQ(offered & kGuestFeatures, kGuestFeatures);
+  ASSERT_TRUE(fe.Send(Request::kGetProtocolFeatures, nullptr, 0));
+  ASSERT_EQ(fe.RecvU64() & kProto, kProto);
+  ASSERT_TRUE(fe.SendU64(Request::kSetProtocolFeatures, kProto));
+  ASSERT_TRUE(fe.SendU64(Request::kSetFeatures, kGuestFeatures, {}, kVersion | kFlagNeedReply));
+  ASSERT_EQ(fe.RecvU64(), 0u);
+}
+
+void SetMemTable(FrontEnd& fe, const GuestRam& ram) {
+  uint8_t payload[8 + 32] = {};
+  const uint32_t one = 1;
+  std::memcpy(payload, &one, 4);
+  const MemoryRegion r = ram.Region();
+  std::memcpy(payload + 8, &r, sizeof(r));
+  ASSERT_TRUE(fe.Send(Request::kSetMemTable, payload, sizeof(payload), {ram.fd},
+                      kVersion | kFlagNeedReply));
+  ASSERT_EQ(fe.RecvU64(), 0u);
+}
+
+// Sets up vrings 0 and 1 (256 entries each) the way QEMU does.
+void SetUpVrings(FrontEnd& fe, const GuestRam& ram, std::vector<int>& eventfds) {
+  for (uint32_t i = 0; i < 2; ++i) {
+    const uint64_t ring = reinterpret_cast<uint64_t>(ram.base) + 0x10000 * (i + 1);
+    ASSERT_TRUE(fe.SendState(Request::kSetVringNum, i, 256));
+    ASSERT_TRUE(fe.SendState(Request::kSetVringBase, i, 0));
+    VringAddr a{i, 0, ring, ring + 0x2000, ring + 0x1000, 0};
+    ASSERT_TRUE(fe.Send(Request::kSetVringAddr, &a, sizeof(a)));
+    const int call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    const int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    eventfds.push_back(call);
+    eventfds.push_back(kick);
+    ASSERT_TRUE(fe.SendU64(Request::kSetVringCall, i, {call}));
+    ASSERT_TRUE(fe.SendU64(Request::kSetVringKick, i, {kick}));
+    ASSERT_TRUE(fe.SendState(Request::kSetVringEnable, i, 1));
+  }
+}
+
+class ProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DeviceOps ops;
+    ops.new_device = [this](int vid) {
+      last_new_.store(vid);
+      new_devices_.fetch_add(1);
+      return 0;
+    };
+    ops.destroy_device = [this](int) { destroyed_.fetch_add(1); };
+    driver_.CallbackRegister(ops);
+    ASSERT_EQ(driver_.SessionStart(), 0);
+  }
+  void TearDown() override { driver_.SessionStop(); }
+
+  uint64_t Errors(ProtocolError e) const { return driver_.ProtocolErrorCount(e); }
+
+  TempDir dir_;
+  Driver driver_;
+  std::atomic<int> new_devices_{0}, destroyed_{0}, last_new_{-1};
+};
+
+TEST_F(ProtocolTest, GoodDeviceStartsAndReportsItsState) {
+  const std::string path = dir_ / "good.sock";
+  ASSERT_EQ(driver_.Register(path, 0), 0);
+  GuestRam ram;
+  FrontEnd fe(path);
+  ASSERT_TRUE(fe.connected());
+  Negotiate(fe);
+  SetMemTable(fe, ram);
+  ASSERT_TRUE(fe.Send(Request::kGetMaxMemSlots, nullptr, 0));
+  EXPECT_EQ(fe.RecvU64(), kMaxMemSlots);
+  ASSERT_TRUE(fe.Send(Request::kGetQueueNum, nullptr, 0));
+  EXPECT_EQ(fe.RecvU64(), kMaxQueuePairs);
+  std::vector<int> efds;
+  SetUpVrings(fe, ram, efds);
+  ASSERT_TRUE(WaitFor([&] { return new_devices_.load() == 1; }, 3s));
+  const int vid = last_new_.load();
+  EXPECT_TRUE(driver_.IsReady(vid));
+  uint64_t features = 0;
+  ASSERT_EQ(driver_.GetNegotiatedFeatures(vid, &features), 0);
+  EXPECT_EQ(features, kGuestFeatures);
+  std::string ifname;
+  ASSERT_EQ(driver_.GetIfname(vid, &ifname), 0);
+  EXPECT_EQ(ifname, path);
+  EXPECT_EQ(driver_.GetQueueNum(vid), 1);
+  // The device tells the driver not to kick: we poll.
+  auto* used = reinterpret_cast<VirtqUsed*>(ram.base + 0x10000 + 0x2000);
+  EXPECT_EQ(used->flags, kUsedFlagNoNotify);
+  // SET_STATUS / GET_STATUS round trip.
+  ASSERT_TRUE(fe.SendU64(Request::kSetStatus, 0x0f));
+  ASSERT_TRUE(fe.Send(Request::kGetStatus, nullptr, 0));
+  EXPECT_EQ(fe.RecvU64(), 0x0fu);
+  // GET_VRING_BASE stops the ring and the device.
+  ASSERT_TRUE(fe.SendState(Request::kGetVringBase, 0, 0));
+  MessageHeader h;
+  auto reply = fe.Recv(&h);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(h.flags, kVersion | kFlagReply);
+  ASSERT_EQ(reply->size(), sizeof(VringState));
+  EXPECT_TRUE(WaitFor([&] { return destroyed_.load() == 1; }, 3s));
+  EXPECT_FALSE(driver_.IsReady(vid));
+  for (int e : efds) close(e);
+}
+
+// Each hostile input on its own connection: closed, counted, nothing leaked, and the
+// good device on the other socket unaffected.
+TEST_F(ProtocolTest, HostileFrontEndIsClosedCountedAndIsolated) {
+  const std::string good = dir_ / "good.sock", bad = dir_ / "bad.sock";
+  ASSERT_EQ(driver_.Register(good, 0), 0);
+  ASSERT_EQ(driver_.Register(bad, 0), 0);
+  GuestRam ram;
+  FrontEnd good_fe(good);
+  Negotiate(good_fe);
+  SetMemTable(good_fe, ram);
+  std::vector<int> efds;
+  SetUpVrings(good_fe, ram, efds);
+  ASSERT_TRUE(WaitFor([&] { return new_devices_.load() == 1; }, 3s));
+  const int good_vid = last_new_.load();
+  const int fds_before = CountFds();
+
+  struct Case {
+    const char* name;
+    ProtocolError expect;
+    std::function<void(FrontEnd&)> send;
+  };
+  const uint64_t zero = 0;
+  std::vector<Case> cases = {
+      {"truncated payload then close", ProtocolError::kTruncated,
+       [](FrontEnd& fe) {
+         MessageHeader h{static_cast<uint32_t>(Request::kSetFeatures), kVersion, 8};
+         uint8_t buf[16] = {};
+         std::memcpy(buf, &h, sizeof(h));
+         ASSERT_EQ(SendRaw(fe.fd(), std::span<const uint8_t>(buf, 16)), 16);
+         shutdown(fe.fd(), SHUT_WR);
+       }},
+      {"oversized", ProtocolError::kOversized,
+       [](FrontEnd& fe) {
+         MessageHeader h{static_cast<uint32_t>(Request::kSetMemTable), kVersion, 1u << 24};
+         ASSERT_EQ(SendRaw(fe.fd(), std::span(reinterpret_cast<const uint8_t*>(&h), 12)), 12);
+       }},
+      {"payload too short for the request", ProtocolError::kPayloadSize,
+       [&](FrontEnd& fe) { ASSERT_TRUE(fe.Send(Request::kSetFeatures, &zero, 4)); }},
+      {"fd where none expected", ProtocolError::kFdCount,
+       [&](FrontEnd& fe) {
+         const int e = eventfd(0, EFD_CLOEXEC);
+         ASSERT_TRUE(fe.SendU64(Request::kSetFeatures, kGuestFeatures, {e}));
+         close(e);
+       }},
+      {"more fds than any message carries", ProtocolError::kControlTruncated,
+       [&](FrontEnd& fe) {
+         std::vector<int> many;
+         for (int i = 0; i < 20; ++i) many.push_back(eventfd(0, EFD_CLOEXEC));
+         ASSERT_TRUE(fe.Send(Request::kSetOwner, nullptr, 0, many));
+         for (int e : many) close(e);
+       }},
+      {"mem table with fewer fds than regions", ProtocolError::kFdCount,
+       [&](FrontEnd& fe) {
+         uint8_t payload[8 + 64] = {};
+         const uint32_t two = 2;
+         std::memcpy(payload, &two, 4);
+         ASSERT_TRUE(fe.Send(Request::kSetMemTable, payload, sizeof(payload), {ram.fd}));
+       }},
+      {"overlapping regions", ProtocolError::kRegionOverlap,
+       [&](FrontEnd& fe) {
+         uint8_t payload[8 + 64] = {};
+         const uint32_t two = 2;
+         std::memcpy(payload, &two, 4);
+         MemoryRegion a{0x0, 0x100000, 0x7f0000000000, 0};
+         MemoryRegion b{0x80000, 0x100000, 0x7f1000000000, 0};
+         std::memcpy(payload + 8, &a, 32);
+         std::memcpy(payload + 40, &b, 32);
+         ASSERT_TRUE(fe.Send(Request::kSetMemTable, payload, sizeof(payload), {ram.fd, ram.fd}));
+       }},
+      {"region larger than its file", ProtocolError::kBadMemoryTable,
+       [&](FrontEnd& fe) {
+         uint8_t payload[8 + 32] = {};
+         const uint32_t one = 1;
+         std::memcpy(payload, &one, 4);
+         MemoryRegion a{0x0, GuestRam::kSize * 4, 0x7f0000000000, 0};
+         std::memcpy(payload + 8, &a, 32);
+         ASSERT_TRUE(fe.Send(Request::kSetMemTable, payload, sizeof(payload), {ram.fd}));
+       }},
+      {"vring index above the limit", ProtocolError::kVringIndex,
+       [&](FrontEnd& fe) { ASSERT_TRUE(fe.SendState(Request::kSetVringNum, kMaxVrings, 256)); }},
+      {"vring index that truncates to 0", ProtocolError::kVringIndex,
+       [&](FrontEnd& fe) { ASSERT_TRUE(fe.SendState(Request::kSetVringBase, 0x10000, 0)); }},
+      {"vring num not a power of two", ProtocolError::kBadVringNum,
+       [&](FrontEnd& fe) { ASSERT_TRUE(fe.SendState(Request::kSetVringNum, 0, 100)); }},
+      {"unknown request", ProtocolError::kUnknownRequest,
+       [&](FrontEnd& fe) { ASSERT_TRUE(fe.Send(static_cast<Request>(99), nullptr, 0)); }},
+      {"GET_INFLIGHT_FD with an fd attached", ProtocolError::kUnknownRequest,
+       [&](FrontEnd& fe) {
+         uint8_t payload[24] = {};
+         const int e = eventfd(0, EFD_CLOEXEC);
+         ASSERT_TRUE(fe.Send(Request::kGetInflightFd, payload, 24, {e}));
+         close(e);
+       }},
+      {"features never offered", ProtocolError::kBadFeatures,
+       [&](FrontEnd& fe) { ASSERT_TRUE(fe.SendU64(Request::kSetFeatures, 1ull << 34)); }},
+      {"bad version", ProtocolError::kBadVersion,
+       [&](FrontEnd& fe) { ASSERT_TRUE(fe.Send(Request::kGetFeatures, nullptr, 0, {}, 2)); }},
+      {"ADD_MEM_REG without CONFIGURE_MEM_SLOTS", ProtocolError::kNotNegotiated,
+       [&](FrontEnd& fe) {
+         uint8_t payload[40] = {};
+         ASSERT_TRUE(fe.Send(Request::kAddMemReg, payload, 40, {ram.fd}));
+       }},
+      {"SET_LOG_BASE size + offset overflow", ProtocolError::kBadLogBase,
+       [&](FrontEnd& fe) {
+         Negotiate(fe);
+         LogDescription log{0x1000, ~0ull - 0x10};
+         ASSERT_TRUE(fe.Send(Request::kSetLogBase, &log, sizeof(log), {ram.fd}));
+       }},
+      {"REM_MEM_REG of a region never added", ProtocolError::kUnknownRegion,
+       [&](FrontEnd& fe) {
+         Negotiate(fe);
+         SingleMemoryRegion r{0, {0x1000, 0x1000, 0x2000, 0}};
+         const int e = eventfd(0, EFD_CLOEXEC);  // a stray fd, to be closed
+         ASSERT_TRUE(fe.Send(Request::kRemMemReg, &r, sizeof(r), {e}));
+         close(e);
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const uint64_t before = Errors(c.expect);
+    {
+      FrontEnd fe(bad);
+      ASSERT_TRUE(fe.connected());
+      c.send(fe);
+      EXPECT_TRUE(fe.ClosedByPeer());
+    }
+    EXPECT_TRUE(WaitFor([&] { return Errors(c.expect) == before + 1; }, 3s))
+        << ProtocolErrorName(c.expect) << " count " << Errors(c.expect);
+    EXPECT_TRUE(WaitFor([&] { return driver_.ConnectionCount() == 1; }, 3s));
+    EXPECT_EQ(CountFds(), fds_before);
+    // The good device never noticed.
+    EXPECT_TRUE(driver_.IsReady(good_vid));
+  }
+  EXPECT_EQ(destroyed_.load(), 0);
+  ASSERT_TRUE(good_fe.Send(Request::kGetFeatures, nullptr, 0));
+  EXPECT_NE(good_fe.RecvU64(), ~0ull);
+  for (int e : efds) close(e);
+}
+
+TEST_F(ProtocolTest, RepeatedMessagesDoNotLeak) {
+  const std::string path = dir_ / "rep.sock";
+  ASSERT_EQ(driver_.Register(path, 0), 0);
+  GuestRam ram;
+  FrontEnd fe(path);
+  Negotiate(fe);
+  SetMemTable(fe, ram);
+  // A round trip without fds: the memfd that came with SET_MEM_TABLE is closed by now.
+  ASSERT_TRUE(fe.Send(Request::kGetFeatures, nullptr, 0));
+  ASSERT_NE(fe.RecvU64(), ~0ull);
+  const int before = CountFds();
+  for (int i = 0; i < 500; ++i) {
+    ASSERT_TRUE(fe.SendState(Request::kSetVringNum, 0, 256 << (i % 3)));
+    const int e = eventfd(0, EFD_CLOEXEC);
+    ASSERT_TRUE(fe.SendU64(Request::kSetVringCall, 0, {e}));
+    ASSERT_TRUE(fe.SendU64(Request::kSetVringErr, 0, {e}));
+    close(e);
+  }
+  for (int i = 0; i < 50; ++i) SetMemTable(fe, ram);  // remaps: the old maps go
+  ASSERT_TRUE(fe.Send(Request::kGetFeatures, nullptr, 0));
+  ASSERT_NE(fe.RecvU64(), ~0ull);
+  // One call fd is kept for vring 0; everything else was closed.
+  EXPECT_EQ(CountFds(), before + 1);
+}
+
+TEST_F(ProtocolTest, ServerReplacesStaleSocketAndRefusesLiveOne) {
+  const std::string path = dir_ / "stale.sock";
+  {
+    // A socket file nobody listens on any more.
+    const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    close(fd);
+  }
+  ASSERT_EQ(driver_.Register(path, 0), 0);
+  struct stat st{};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  FrontEnd fe(path);
+  EXPECT_TRUE(fe.connected());
+  // Another driver must not steal a live socket.
+  Driver other;
+  std::string error;
+  EXPECT_EQ(other.Register(path, 0, {}, &error), -1);
+  EXPECT_NE(error.find("in use"), std::string::npos) << error;
+  EXPECT_EQ(stat(path.c_str(), &st), 0);  // still there
+  // Not a socket at all.
+  const std::string plain = dir_ / "plain";
+  test::WriteFile(plain, "x");
+  EXPECT_EQ(other.Register(plain, 0, {}, &error), -1);
+  EXPECT_EQ(driver_.Unregister(path), 0);
+  EXPECT_NE(stat(path.c_str(), &st), 0);
+}
+
+TEST_F(ProtocolTest, ClientModeReconnectsAndNoReconnectFails) {
+  const std::string path = dir_ / "front.sock";
+  std::string error;
+  Driver once;
+  EXPECT_EQ(once.Register(path, kRegisterClient | kRegisterNoReconnect, {}, &error), -1);
+  // The front-end is not there yet: the driver keeps trying every second.
+  ASSERT_EQ(driver_.Register(path, kRegisterClient), 0);
+  const int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(listen(lfd, 4), 0);
+  for (int round = 0; round < 2; ++round) {
+    pollfd p{lfd, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 3000), 1) << "round " << round;
+    const int conn = accept(lfd, nullptr, nullptr);
+    ASSERT_GE(conn, 0);
+    FrontEnd* unused = nullptr;
+    (void)unused;
+    MessageHeader h{static_cast<uint32_t>(Request::kGetFeatures), kVersion, 0};
+    ASSERT_EQ(SendRaw(conn, std::span(reinterpret_cast<const uint8_t*>(&h), 12)), 12);
+    MessageHeader r{};
+    pollfd q{conn, POLLIN, 0};
+    ASSERT_EQ(poll(&q, 1, 3000), 1);
+    ASSERT_EQ(recv(conn, &r, sizeof(r), MSG_WAITALL), 12);
+    EXPECT_EQ(r.flags, kVersion | kFlagReply);
+    uint64_t f;
+    ASSERT_EQ(recv(conn, &f, 8, MSG_WAITALL), 8);
+    close(conn);  // the front-end goes away; the driver comes back
+  }
+  close(lfd);
+  EXPECT_EQ(driver_.Unregister(path), 0);
+}
+
+}  // namespace
+}  // namespace vswitch::vhost
