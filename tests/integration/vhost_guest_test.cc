@@ -122,3 +122,38 @@ TEST(VhostGuestTest, VhostRestartWithoutGuestReboot) {
 
 }  // namespace
 }  // namespace vswitch::test
+
+namespace vswitch::test {
+namespace {
+
+// vswitch in client mode, QEMU's chardev in server mode: when the guest's QEMU goes away
+// and a new one comes up on the same socket, vswitch reconnects by itself.
+TEST(VhostGuestTest, ClientModeFollowsTheFrontendAcrossRestarts) {
+  TestGroup group(std::map<std::string, std::string>{{"vhost.client", "true"}});
+  ASSERT_EQ(group.Vswitch({"up"}).exit_code, 0) << group.Log("vhost");
+  ASSERT_EQ(group.Vswitch({"stop", "switching"}).exit_code, 0);
+  for (int run = 0; run < 2; ++run) {
+    SCOPED_TRACE("QEMU run " + std::to_string(run));
+    const std::string console = group.dir() / ("guest" + std::to_string(run) + ".console");
+    Process guest({SourceDir() + "/tests/peers/guest/run-guest.sh", "--socket", group.socket(0), "--server",
+                   "--mac", kGuestMac, "--console", console, "--timeout", "200", "--append",
+                   "vsw.ip=10.0.0.2/24 vsw.bgping=10.0.0.1 vsw.bgping_interval=0.2 vsw.loop=1"},
+                  group.dir() / ("qemu" + std::to_string(run) + ".log"));
+    ASSERT_TRUE(WaitFor([&] { return ReadFile(console).find("VSW-READY eth0 up") != std::string::npos; },
+                        std::chrono::seconds(90)))
+        << ReadFile(console) << guest.Log() << group.Log("vhost");
+    EXPECT_EQ(group.Status(".devices[0].ready"), "true");
+    (void)RingProbe(group.prefix(), {"--device", "0", "--dump", "100000", "--timeout-ms", "300"});
+    const CommandResult r = RingProbe(group.prefix(), {"--device", "0", "--dump", "2", "--timeout-ms", "30000"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    for (const auto& f : ProbeFrames(r.output)) EXPECT_EQ(f.substr(0, 28), "ffffffffffff5254000000140806") << f;
+    guest.Stop(SIGKILL);  // the frontend dies without a word
+    EXPECT_TRUE(WaitFor([&] { return group.Status(".devices[0].ready") == "false"; }, std::chrono::seconds(10)))
+        << group.Log("vhost");
+  }
+  EXPECT_EQ(group.RoleState("vhost"), "up");
+  EXPECT_EQ(group.Status(".devices[0].client"), "true");
+}
+
+}  // namespace
+}  // namespace vswitch::test

@@ -16,6 +16,7 @@
 #include "feature_bits.h"
 #include "mbuf_packet.h"
 #include "mock_split_queue.h"
+#include "test_env.h"
 
 namespace vswitch::vhost {
 namespace {
@@ -25,7 +26,8 @@ rte_mempool* g_pool = nullptr;
 class Eal : public ::testing::Environment {
  public:
   void SetUp() override {
-    const std::string prefix = "--file-prefix=vshmbuf" + std::to_string(getpid());
+    prefix_ = vswitch::test::UniqueName("vshmbuf");
+    const std::string prefix = "--file-prefix=" + prefix_;
     std::vector<std::string> args = {"test", "--no-huge", "--no-pci", "-m", "64", "-l", "0",
                                      prefix, "--log-level=lib.eal:error"};
     std::vector<char*> argv;
@@ -35,7 +37,13 @@ class Eal : public ::testing::Environment {
     g_pool = rte_pktmbuf_pool_create("t", 1023, 0, 0, 512 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
     ASSERT_NE(g_pool, nullptr);
   }
-  void TearDown() override { rte_eal_cleanup(); }
+  void TearDown() override {
+    rte_eal_cleanup();
+    vswitch::test::RemoveDpdkLeftovers(prefix_);
+  }
+
+ private:
+  std::string prefix_;
 };
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new Eal);
 
