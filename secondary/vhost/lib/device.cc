@@ -264,6 +264,10 @@ ProtocolError Device::SetLogBase(const Message& msg, std::vector<UniqueFd>& fds)
   log_.Swap(fresh);
   for (auto& q : queues_) UpdateQueue(q);
   UnlockAll();
+  // Operators see a migration start here: from now on every write into guest memory is
+  // also marked in this log.
+  Log(LogLevel::kInfo, "VHOST_CONFIG: (%d) dirty log of %llu bytes set (live migration)", vid_,
+      static_cast<unsigned long long>(desc.mmap_size));
   return ProtocolError::kNone;  // `fresh` unmaps the previous log
 }
 
