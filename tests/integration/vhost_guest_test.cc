@@ -5,9 +5,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <regex>
-#include <sstream>
 
+#include "guest_console.h"
 #include "test_group.h"
 #include "virtio_user.h"
 
@@ -15,19 +14,6 @@ namespace vswitch::test {
 namespace {
 
 constexpr const char* kGuestMac = "52:54:00:00:00:14";
-
-// The value of `key=` on the last console line that starts with `prefix`, or -1.
-long long ConsoleValue(const std::string& console, const std::string& prefix, const std::string& key) {
-  std::istringstream in(console);
-  std::string line;
-  long long value = -1;
-  const std::regex re("(^| )" + key + "=([0-9]+)");
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (line.rfind(prefix, 0) == 0 && std::regex_search(line, m, re)) value = std::stoll(m[2]);
-  }
-  return value;
-}
 
 TEST(VhostGuestTest, LinuxGuestTrafficBothWays) {
   TestGroup group;

@@ -8,9 +8,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <regex>
-#include <sstream>
 
+#include "guest_console.h"
 #include "test_group.h"
 #include "virtio_user.h"
 
@@ -20,15 +19,7 @@ namespace {
 constexpr const char* kGuestMac = "52:54:00:00:00:14";
 
 long long LastStat(const std::string& console, const std::string& key) {
-  std::istringstream in(console);
-  std::string line;
-  long long value = -1;
-  const std::regex re("(^| )" + key + "=([0-9]+)");
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (line.rfind("VSW-STATS", 0) == 0 && std::regex_search(line, m, re)) value = std::stoll(m[2]);
-  }
-  return value;
+  return ConsoleValue(console, "VSW-STATS", key);
 }
 
 TEST(VhostMigrationTest, GuestMovesBetweenDevicesWithItsRingsIntact) {
