@@ -46,8 +46,17 @@ void PublishConfig(const Config& config, const PortInfo& port, SharedState& s) {
   c.port_id = port.port_id;
   c.port_rx_queues = port.rx_queues;
   c.port_tx_queues = port.tx_queues;
-  c.vmdq_pools = 0;
+  c.vmdq_pools = port.vmdq_pools;
   c.heartbeat_timeout_ms = config.primary.heartbeat_timeout_ms;
+}
+
+// --vm2vm 2 needs the port's VT loopback, set when the port is configured; the switching
+// role's option lives in the group's file ([switching] vm2vm), read here the way
+// vswitch-switching reads it.
+bool SwitchingWantsLoopback(const Config& config) {
+  if (config.config_file.empty()) return false;
+  const ParseResult s = ParseConfig(Role::kSwitching, {"--config", config.config_file});
+  return s.exit_code == 0 && s.config.switching.vm2vm == 2;
 }
 
 int Run(const Config& config) {
@@ -90,8 +99,16 @@ int Run(const Config& config) {
     return 1;
   }
   PortInfo port;
-  if (!SetupPort(config.primary, objects.pool, &port, &error)) {
+  if (!SetupPort(config.primary, SwitchingWantsLoopback(config), objects.pool, &port, &error)) {
     VSW_LOG(ERR, "%s", error.c_str());
+    FreeSharedObjects(&objects);
+    rte_eal_cleanup();
+    return 1;
+  }
+  const bool serve_vmdq = port.vmdq_pools > 0;
+  if (serve_vmdq && !ServeVmdqMacRequests(port.port_id, &error)) {
+    VSW_LOG(ERR, "%s", error.c_str());
+    ClosePort(port.port_id);
     FreeSharedObjects(&objects);
     rte_eal_cleanup();
     return 1;
@@ -161,6 +178,7 @@ int Run(const Config& config) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   unlink(status_path.c_str());
+  if (serve_vmdq) StopServingVmdqMacRequests();
   ClosePort(port.port_id);
   FreeSharedObjects(&objects);
   rte_eal_cleanup();

@@ -3,12 +3,17 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 
+#include <cstring>
+
 #include "eal_args.h"
 #include "log.h"
+#include "state_layout.h"
+#include "vmdq_config.h"
+#include "vmdq_mac_request.h"
 
 namespace vswitch {
 
-bool SetupPort(const PrimaryOptions& options, rte_mempool* pool, PortInfo* out,
+bool SetupPort(const PrimaryOptions& options, bool loopback, rte_mempool* pool, PortInfo* out,
                std::string* error) {
   const std::string name = PortDeviceName(options.port);
   uint16_t port_id = 0;
@@ -23,13 +28,19 @@ bool SetupPort(const PrimaryOptions& options, rte_mempool* pool, PortInfo* out,
     *error = "port " + name + ": cannot read device info: " + std::string(rte_strerror(-rc));
     return false;
   }
+  const PortPlan plan = VmdqConfigFor(info, options.dcb, options.max_devices, loopback);
+  if (!plan.error.empty()) {
+    *error = "port " + name + ": " + plan.error;
+    return false;
+  }
   out->port_id = port_id;
-  out->rx_queues = 1;
-  out->tx_queues = 1;
+  out->rx_queues = plan.rx_queues;
+  out->tx_queues = plan.tx_queues;
   out->max_vmdq_pools = info.max_vmdq_pools;
+  out->vmdq_pools = plan.vmdq ? plan.pools : 0;
   out->driver = info.driver_name != nullptr ? info.driver_name : "?";
 
-  rte_eth_conf conf{};
+  rte_eth_conf conf = plan.conf;
   if (int rc = rte_eth_dev_configure(port_id, out->rx_queues, out->tx_queues, &conf); rc != 0) {
     *error = "port " + name + ": configure failed: " + std::string(rte_strerror(-rc));
     return false;
@@ -42,13 +53,25 @@ bool SetupPort(const PrimaryOptions& options, rte_mempool* pool, PortInfo* out,
   }
   const int socket = rte_eth_dev_socket_id(port_id);
   const unsigned sock = socket < 0 ? 0u : static_cast<unsigned>(socket);
-  if (int rc = rte_eth_rx_queue_setup(port_id, 0, rx_desc, sock, nullptr, pool); rc != 0) {
-    *error = "port " + name + ": RX queue setup failed: " + std::string(rte_strerror(-rc));
-    return false;
+  rte_eth_rxconf rxconf = info.default_rxconf;
+  rxconf.offloads = conf.rxmode.offloads;
+  // VMDQ: a pool whose guest is slow drops its own frames instead of stalling the port.
+  if (plan.rx_drop_en) rxconf.rx_drop_en = 1;
+  for (uint16_t q = 0; q < out->rx_queues; ++q) {
+    if (int rc = rte_eth_rx_queue_setup(port_id, q, rx_desc, sock, &rxconf, pool); rc != 0) {
+      *error = "port " + name + ": RX queue " + std::to_string(q) + " setup failed: " +
+               std::string(rte_strerror(-rc));
+      return false;
+    }
   }
-  if (int rc = rte_eth_tx_queue_setup(port_id, 0, tx_desc, sock, nullptr); rc != 0) {
-    *error = "port " + name + ": TX queue setup failed: " + std::string(rte_strerror(-rc));
-    return false;
+  rte_eth_txconf txconf = info.default_txconf;
+  txconf.offloads = conf.txmode.offloads;
+  for (uint16_t q = 0; q < out->tx_queues; ++q) {
+    if (int rc = rte_eth_tx_queue_setup(port_id, q, tx_desc, sock, &txconf); rc != 0) {
+      *error = "port " + name + ": TX queue " + std::to_string(q) + " setup failed: " +
+               std::string(rte_strerror(-rc));
+      return false;
+    }
   }
   if (int rc = rte_eth_dev_start(port_id); rc != 0) {
     *error = "port " + name + ": start failed: " + std::string(rte_strerror(-rc));
@@ -59,17 +82,56 @@ bool SetupPort(const PrimaryOptions& options, rte_mempool* pool, PortInfo* out,
     VSW_LOG(WARNING, "port %s: promiscuous mode not available (%s)", name.c_str(),
             rte_strerror(-rc));
   }
-  if (info.max_vmdq_pools == 0) {
+  if (!plan.vmdq) {
     VSW_LOG(INFO, "port %s (%s) has no VMDQ: frames are split per device in software", name.c_str(),
             out->driver.c_str());
   } else {
-    VSW_LOG(INFO, "port %s (%s) has %u VMDQ pools; running it in plain mode", name.c_str(),
-            out->driver.c_str(), info.max_vmdq_pools);
+    VSW_LOG(INFO, "port %s (%s): VMDQ%s, %u pools x %u queues, VLAN %u + i -> pool i, loopback %s",
+            name.c_str(), out->driver.c_str(), plan.traffic_classes ? "+DCB" : "", plan.pools,
+            plan.queues_per_pool, kVlanBase, plan.loopback ? "on" : "off");
   }
+  VSW_LOG(INFO, "port %s TX offloads enabled: 0x%lx", name.c_str(),
+          static_cast<unsigned long>(conf.txmode.offloads));
   VSW_LOG(INFO, "port %s is ethdev %u: %u RX queue(s) x %u descriptors, %u TX queue(s) x %u",
           name.c_str(), port_id, out->rx_queues, rx_desc, out->tx_queues, tx_desc);
   return true;
 }
+
+namespace {
+
+uint16_t g_vmdq_port = 0;
+
+int OnVmdqMacRequest(const rte_mp_msg* msg, const void* peer) {  // NOLINT
+  rte_mp_msg reply{};
+  std::snprintf(reply.name, sizeof(reply.name), "%s", kVmdqMacAction);
+  int rc = -EINVAL;
+  if (const auto r = DecodeVmdqMacRequest(msg->param, msg->len_param)) {
+    rte_ether_addr addr;
+    std::memcpy(addr.addr_bytes, r->mac, 6);
+    rc = r->add ? rte_eth_dev_mac_addr_add(g_vmdq_port, &addr, r->pool)
+                : rte_eth_dev_mac_addr_remove(g_vmdq_port, &addr);
+    char text[RTE_ETHER_ADDR_FMT_SIZE];
+    rte_ether_format_addr(text, sizeof(text), &addr);
+    VSW_LOG(INFO, "VMDQ pool %u: %s mac %s: %s", r->pool, r->add ? "added" : "removed", text,
+            rc == 0 ? "ok" : rte_strerror(-rc));
+  }
+  std::memcpy(reply.param, &rc, sizeof(rc));
+  reply.len_param = sizeof(rc);
+  return rte_mp_reply(&reply, static_cast<const char*>(peer));
+}
+
+}  // namespace
+
+bool ServeVmdqMacRequests(uint16_t port_id, std::string* error) {
+  g_vmdq_port = port_id;
+  if (rte_mp_action_register(kVmdqMacAction, OnVmdqMacRequest) != 0) {
+    *error = "cannot register the VMDQ MAC request handler: " + std::string(rte_strerror(rte_errno));
+    return false;
+  }
+  return true;
+}
+
+void StopServingVmdqMacRequests() { rte_mp_action_unregister(kVmdqMacAction); }
 
 void ClosePort(uint16_t port_id) {
   if (rte_eth_dev_stop(port_id) != 0) VSW_LOG(WARNING, "port %u: stop failed", port_id);

@@ -1,6 +1,7 @@
 // The group's port, configured by the primary: any DPDK ethdev (a PCI NIC or a vdev such
 // as net_tap). Plain mode: one RX and one TX queue, promiscuous, used by the switching
-// secondary. (82599 VMDQ/DCB pools come with the switching issue.)
+// secondary; or, on a port with VMDQ (82599), VMDQ / VMDQ+DCB pools per device
+// (vmdq_config.h).
 #pragma once
 
 #include <rte_mempool.h>
@@ -17,11 +18,18 @@ struct PortInfo {
   uint16_t rx_queues = 0;
   uint16_t tx_queues = 0;
   uint16_t max_vmdq_pools = 0;
+  uint16_t vmdq_pools = 0;  // pools in use (0: plain mode, software VMDQ)
   std::string driver;
 };
 
-[[nodiscard]] bool SetupPort(const PrimaryOptions& options, rte_mempool* pool, PortInfo* out,
-                             std::string* error);
+// `loopback`: the switching secondary runs --vm2vm 2 (VMDQ VT loopback).
+[[nodiscard]] bool SetupPort(const PrimaryOptions& options, bool loopback, rte_mempool* pool,
+                             PortInfo* out, std::string* error);
+
+// Serves the switching secondary's requests to add a learned MAC to its device's VMDQ
+// pool (vmdq_mac_request.h) on a VMDQ port. False with *error when IPC is unavailable.
+[[nodiscard]] bool ServeVmdqMacRequests(uint16_t port_id, std::string* error);
+void StopServingVmdqMacRequests();
 void ClosePort(uint16_t port_id);
 
 // Logs link changes; call about once a second.

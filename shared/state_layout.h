@@ -20,7 +20,7 @@ namespace vswitch {
 
 inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // Bump on any change to the structs below or to names.h.
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;  // 2: DeviceL2::connection
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -80,6 +80,9 @@ struct alignas(kCacheLine) DeviceL2 {
   std::atomic<uint64_t> mac;   // 48-bit MAC in the low bits (network order bytes, see mac_table.h)
   std::atomic<uint32_t> learned;
   std::atomic<uint32_t> vlan;  // VLAN tag, kVlanBase + device id once learned
+  // DeviceInfo::connections when the MAC was learned: a restarted switching secondary
+  // tells a learned guest that is still connected from one that reconnected meanwhile.
+  std::atomic<uint64_t> connection;
 };
 
 // One queue's counters, one writer.

@@ -1,0 +1,99 @@
+// The switching secondary's datapath: polls the port's RX queue(s) and every device's
+// from_vm ring, learns source MACs into the primary's MAC table, routes each frame
+// (routing.h), tags and untags (vlan_tag.h, tx_path.h), and is the only producer of the
+// devices' to_vm rings and the only consumer of their from_vm rings. One thread.
+#pragma once
+
+#include <rte_gso.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "mac_table.h"
+#include "routing.h"
+#include "state_layout.h"
+#include "to_vm_batch.h"
+#include "tx_path.h"
+
+namespace vswitch {
+
+class SwitchEngine {
+ public:
+  static constexpr uint16_t kBurst = 32;
+
+  SwitchEngine(SharedState& state, const SwitchingOptions& options);
+  ~SwitchEngine();
+  SwitchEngine(const SwitchEngine&) = delete;
+  SwitchEngine& operator=(const SwitchEngine&) = delete;
+
+  // Finds the primary's objects, reads the port's setup and takes over the learned table
+  // a previous instance left. False with an operator-facing *error.
+  [[nodiscard]] bool Init(std::string* error);
+  // One round over the port and every device; returns the work done (0: idle).
+  uint32_t Poll();
+  // Prints the --stats report when it is due.
+  void MaybePrintStats(uint64_t now_ns);
+  // Sends what is batched and frees what cannot be sent (at exit).
+  void Shutdown();
+
+ private:
+  struct Device {
+    rte_ring* to_vm = nullptr;
+    rte_ring* from_vm = nullptr;
+    bool configured = false;  // DeviceInfo::state != kUnused
+    uint64_t connections = 0;
+    int vid = -1;
+    bool refusal_logged = false;
+    uint64_t next_full_log_ns = 0;  // ring-full warnings: at most one a second
+    ToVmBatch<rte_mbuf*> batch;
+  };
+
+  void CheckDevices();
+  void Unregister(uint32_t d, const char* why);
+  void DeviceLeft(uint32_t d);
+  void Register(uint32_t d, MacKey mac);
+  void AdoptLearnedTable();
+  void VmdqMac(uint32_t d, MacKey mac, bool add);
+
+  uint32_t PollPort();
+  uint32_t PollDevice(uint32_t d);
+  void DeliverCopies(rte_mbuf* m, uint64_t devices, bool keep_original);
+  void ToDevice(uint32_t d, rte_mbuf* m);
+  void FlushDevice(uint32_t d);
+  void FlushDue(uint64_t now_ns);
+  void ToPort(uint32_t src_device, rte_mbuf* m);
+  void QueuePortTx(uint32_t src_device, rte_mbuf* m);
+  void FlushPort();
+  void DropFromDevice(uint32_t d, DropReason reason, rte_mbuf* m);
+
+  SharedState& state_;
+  SwitchingOptions options_;
+  RetryPolicy retry_;
+  rte_mempool* pool_ = nullptr;
+  rte_hash* hash_ = nullptr;
+  MacTable table_{nullptr};
+  uint32_t max_devices_ = 0;
+  uint16_t port_ = 0;
+  uint16_t rx_queues_ = 1;
+  uint32_t max_frame_ = 1514;
+  bool software_vm2vm_ = true;
+  bool vmdq_ = false;
+  PortTxCaps tx_caps_;
+  rte_gso_ctx gso_{};
+  std::vector<Device> devices_;
+  std::vector<DeviceView> views_;
+  std::array<rte_mbuf*, kBurst> port_tx_{};
+  std::array<uint32_t, kBurst> port_tx_src_{};
+  std::array<uint32_t, kBurst> port_tx_len_{};
+  uint16_t port_tx_count_ = 0;
+  uint64_t next_stats_ns_ = 0;
+  uint64_t now_ns_ = 0;
+};
+
+}  // namespace vswitch

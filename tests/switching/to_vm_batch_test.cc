@@ -1,0 +1,79 @@
+#include "to_vm_batch.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace vswitch {
+namespace {
+
+// A ring with `room` free slots that frees `drain` more on each delay.
+struct FakeRing {
+  unsigned room = 0;
+  unsigned drain = 0;
+  std::vector<int> got;
+  std::vector<unsigned> delays;
+  unsigned Enqueue(const int* items, unsigned first, unsigned count) {
+    const unsigned n = std::min(room, count);
+    for (unsigned i = 0; i < n; ++i) got.push_back(items[first + i]);
+    room -= n;
+    return n;
+  }
+};
+
+EnqueueResult Offer(FakeRing& ring, const RetryPolicy& policy, unsigned count) {
+  std::vector<int> items(count);
+  for (unsigned i = 0; i < count; ++i) items[i] = static_cast<int>(i);
+  return EnqueueWithRetry(
+      count, policy, [&](unsigned first, unsigned n) { return ring.Enqueue(items.data(), first, n); },
+      [&](unsigned us) { ring.delays.push_back(us); ring.room += ring.drain; });
+}
+
+TEST(ToVmBatchTest, RoomForAllNeedsNoRetry) {
+  FakeRing ring{64, 0};
+  const EnqueueResult r = Offer(ring, {true, 4, 15}, 32);
+  EXPECT_EQ(r.sent, 32u);
+  EXPECT_EQ(r.retries, 0u);
+  EXPECT_TRUE(ring.delays.empty());
+}
+
+TEST(ToVmBatchTest, FullRingIsRetriedNumTimesDelayApartThenTheRestDropped) {
+  FakeRing ring{10, 0};
+  const EnqueueResult r = Offer(ring, {true, 4, 15}, 32);
+  EXPECT_EQ(r.sent, 10u);
+  EXPECT_EQ(r.retries, 4u);
+  EXPECT_EQ(ring.delays, (std::vector<unsigned>{15, 15, 15, 15}));
+}
+
+TEST(ToVmBatchTest, RetryStopsOnceTheConsumerMadeRoomInOrder) {
+  FakeRing ring{10, 8};
+  const EnqueueResult r = Offer(ring, {true, 4, 15}, 32);
+  EXPECT_EQ(r.sent, 32u);
+  EXPECT_EQ(r.retries, 3u);  // 10 + 8 + 8 + 6
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(ring.got[static_cast<size_t>(i)], i);
+}
+
+TEST(ToVmBatchTest, RetryOffDropsAtOnce) {
+  FakeRing ring{10, 8};
+  const EnqueueResult r = Offer(ring, {false, 4, 15}, 32);
+  EXPECT_EQ(r.sent, 10u);
+  EXPECT_EQ(r.retries, 0u);
+}
+
+TEST(ToVmBatchTest, FlushedAt32FramesOr100Microseconds) {
+  ToVmBatch<int> b;
+  EXPECT_FALSE(b.Due(1'000'000));
+  b.Add(1, 1'000'000);
+  EXPECT_FALSE(b.Due(1'000'000 + 99'999));
+  EXPECT_TRUE(b.Due(1'000'000 + 100'000));
+  b.Clear();
+  for (int i = 0; i < 31; ++i) b.Add(i, 5'000'000);
+  EXPECT_FALSE(b.Due(5'000'000));
+  b.Add(31, 5'000'001);
+  EXPECT_TRUE(b.full());
+  EXPECT_TRUE(b.Due(5'000'001));
+  EXPECT_EQ(b.data()[31], 31);
+}
+
+}  // namespace
+}  // namespace vswitch
