@@ -15,6 +15,18 @@ uint64_t Bytes(rte_mbuf* const* pkts, uint16_t n) {
   return sum;
 }
 
+// Frees everything on `ring` (we are its only consumer); returns how many.
+uint32_t DrainRing(rte_ring* ring) {
+  uint32_t total = 0;
+  rte_mbuf* pkts[VhostForwarder::kBurst];
+  for (;;) {
+    const unsigned n = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(pkts), VhostForwarder::kBurst, nullptr);
+    if (n == 0) return total;
+    rte_pktmbuf_free_bulk(pkts, n);
+    total += n;
+  }
+}
+
 }  // namespace
 
 DropReason SharedDropReason(vhost::DropReason reason) {
@@ -133,9 +145,16 @@ uint32_t VhostForwarder::Poll() {
 uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
   const int vid = slot.vid.load(std::memory_order_acquire);
   if (vid != slot.active_vid) {
-    // A new connection (or none): what we held for the old one cannot be delivered.
+    // A new connection (or none): what we held or what is queued for the old one is not
+    // for whoever connects next. Switching stops producing for a device that is not
+    // ready, and we are to_vm's only consumer, so we drain it (frames switching queued
+    // for the new connection before this round observed it are lost too: a few at most).
     if (slot.active_vid >= 0) SyncDropCounters(index, slot);
+    const uint32_t stale = slot.pending_count + DrainRing(slot.to_vm);
     FreePending(slot);
+    if (stale > 0) {
+      Bump(state_.counters[index].vhost_rx[0].drops[static_cast<size_t>(DropReason::kDeviceNotReady)], stale);
+    }
     slot.active_vid = vid;
     slot.next_rx_queue = 0;
     slot.queue_pairs = 1;

@@ -120,3 +120,29 @@ TEST_F(VhostProcessTest, TwoQueuePairs) {
 
 }  // namespace
 }  // namespace vswitch::test
+
+namespace vswitch::test {
+namespace {
+
+// Frames queued on to_vm while no guest is connected (or for a guest that left) are not
+// delivered to whichever guest connects next: they are dropped and counted.
+TEST_F(VhostProcessTest, StaleFramesAreNotDeliveredToTheNextGuest) {
+  TestGroup group;
+  StartGroup(group);
+  const CommandResult stale = RingProbe(group.prefix(), {"--device", "0", "--inject", "50", "--size", "80",
+                                                         "--dst", kGuestMac});
+  ASSERT_EQ(stale.exit_code, 0) << stale.output;
+  VirtioUser guest(group.dir(), group.socket(0), "rxonly", kGuestMac);
+  ASSERT_TRUE(WaitReady(group, 0)) << group.Log("vhost");
+  ASSERT_TRUE(WaitFor([&] { return group.Status(".devices[0].rx_dropped") == "50"; }, std::chrono::seconds(5)))
+      << group.Status(".devices[0]");
+  const CommandResult fresh = RingProbe(group.prefix(), {"--device", "0", "--inject", "20", "--size", "80",
+                                                         "--dst", kGuestMac});
+  ASSERT_EQ(fresh.exit_code, 0) << fresh.output;
+  EXPECT_TRUE(WaitFor([&] { return group.Status(".devices[0].rx_packets") == "20"; }, std::chrono::seconds(5)));
+  EXPECT_TRUE(WaitFor([&] { return guest.LastStat("RX-packets:") == 20; }, std::chrono::seconds(5)))
+      << guest.LastStat("RX-packets:");
+}
+
+}  // namespace
+}  // namespace vswitch::test
