@@ -34,18 +34,6 @@ using namespace std::chrono_literals;
 constexpr int kFrames = 300;
 constexpr int kFrameBytes = 100;  // 14-byte Ethernet header + 86 bytes
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 // Sends `request` raw and returns what came back before the server closed or 10 s passed.
 std::string RawHttp(int port, const std::string& request, std::chrono::seconds timeout = 10s) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -151,7 +139,7 @@ class MonitorScrapeTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
     env = new Env();
-    env->metrics_port = FreePort();
+    env->metrics_port = FreeTcpPort();
     env->group = std::make_unique<TestGroup>(std::map<std::string, std::string>{
         {"monitor.metrics-listen", "127.0.0.1:" + std::to_string(env->metrics_port)}});
     const CommandResult up = env->group->Vswitch({"up"});
@@ -164,7 +152,7 @@ class MonitorScrapeTest : public testing::Test {
     (void)RunCommand({"ip", "link", "set", env->group->iface(), "up"});
 
     env->prom_dir = std::make_unique<TempDir>();
-    env->prom_port = FreePort();
+    env->prom_port = FreeTcpPort();
     const std::string yml = *env->prom_dir / "prometheus.yml";
     WriteFile(yml, "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                    "scrape_configs:\n  - job_name: vswitch\n    scrape_timeout: 900ms\n"

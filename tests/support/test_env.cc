@@ -1,5 +1,8 @@
 #include "test_env.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -50,6 +53,21 @@ void RemoveDpdkLeftovers(const std::string& file_prefix) {
   std::error_code ec;
   for (const auto& f : HugepageFiles(file_prefix)) fs::remove(f, ec);
   fs::remove_all("/var/run/dpdk/" + file_prefix, ec);
+}
+
+int FreeTcpPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  if (fd >= 0) close(fd);
+  return port;
 }
 
 std::string ReadFile(const std::string& path) {

@@ -32,6 +32,9 @@ void RemoveDpdkLeftovers(const std::string& file_prefix);
 // Lists the hugepage files a DPDK group with this prefix still holds.
 [[nodiscard]] std::vector<std::string> HugepageFiles(const std::string& file_prefix);
 
+// A TCP port on 127.0.0.1 that nobody listens on right now (the kernel picks it).
+[[nodiscard]] int FreeTcpPort();
+
 [[nodiscard]] std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& content);
 

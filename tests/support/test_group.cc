@@ -28,7 +28,7 @@ TestGroup::TestGroup(const std::map<std::string, std::string>& overrides) {
       {"primary.port", "net_tap0,iface=" + iface_},
       {"primary.mbufs", "8191"},
       {"vhost.socket-file", socket(0) + "\n" + socket(1)},
-      {"monitor.metrics-listen", "127.0.0.1:" + std::to_string(20000 + (getpid() * 8 + group) % 20000)},
+      {"monitor.metrics-listen", "127.0.0.1:" + std::to_string(FreeTcpPort())},
   };
   for (const auto& [k, v] : overrides) values[k] = v;
   metrics_url_ = "http://" + values["monitor.metrics-listen"] + "/metrics";

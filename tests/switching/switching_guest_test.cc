@@ -12,6 +12,7 @@
 
 #include "process.h"
 #include "test_env.h"
+#include "guest_console.h"
 #include "test_group.h"
 
 namespace vswitch::test {
@@ -20,18 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr const char* kGuestMac = "52:54:00:00:00:14";
-
-long long ConsoleValue(const std::string& console, const std::string& prefix, const std::string& key) {
-  std::istringstream in(console);
-  std::string line;
-  long long value = -1;
-  const std::regex re("(^| )" + key + "=([0-9]+)");
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (line.rfind(prefix, 0) == 0 && std::regex_search(line, m, re)) value = std::stoll(m[2]);
-  }
-  return value;
-}
 
 int Lines(const std::string& text, const std::string& start) {
   std::istringstream in(text);

@@ -35,18 +35,6 @@ constexpr const char* kMacB = "02:00:00:00:00:0b";  // device 1, VLAN 1001
 constexpr const char* kHost = "02:00:00:00:00:99";  // a host behind the port
 constexpr int kFrameBytes = 64;
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 uint64_t KernelStat(const std::string& iface, const std::string& stat) {
   return std::stoull("0" + ReadFile("/sys/class/net/" + iface + "/statistics/" + stat));
 }
@@ -56,7 +44,7 @@ class Switch {
  public:
   using Overrides = std::map<std::string, std::string>;
   explicit Switch(Overrides overrides = {}) {
-    metrics_port_ = FreePort();
+    metrics_port_ = FreeTcpPort();
     overrides["monitor.metrics-listen"] = "127.0.0.1:" + std::to_string(metrics_port_);
     group_ = std::make_unique<TestGroup>(overrides);
     up_ = group_->Vswitch({"up"});
