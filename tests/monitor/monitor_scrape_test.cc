@@ -25,6 +25,7 @@
 #include "process.h"
 #include "test_env.h"
 #include "test_group.h"
+#include "virtio_user.h"
 
 namespace vswitch::test {
 namespace {
@@ -326,6 +327,46 @@ TEST_F(MonitorScrapeTest, BadRequestsAreAnsweredOrRefusedAndServingGoesOn) {
   EXPECT_EQ(env->group->RolePid("monitor"), monitor);
   EXPECT_EQ(StatusCode(RawHttp(port, get)), 200);
   EXPECT_EQ(env->WaitQuery("up{job=\"vswitch\"}", 1), 1);
+}
+
+}  // namespace
+}  // namespace vswitch::test
+
+namespace vswitch::test {
+namespace {
+
+// Per-device counters, end to end: N frames go into device 1's to_vm ring, a virtio-user
+// guest swaps their MACs and sends every one back, and Prometheus reports exactly N
+// packets and N * size bytes each way for that device's vhost queue.
+TEST_F(MonitorScrapeTest, ExactDeviceCountsThroughVhostReachPrometheus) {
+  TestGroup& g = *env->group;
+  // The probe stands in for switching as to_vm's producer and from_vm's consumer.
+  ASSERT_EQ(g.Vswitch({"stop", "switching"}).exit_code, 0);
+  constexpr int kN = 250;
+  constexpr int kSize = 128;
+  const std::string rx = "vswitch_device_packets_total{device=\"1\",direction=\"rx\",stage=\"vhost\"}";
+  const std::string tx = "vswitch_device_packets_total{device=\"1\",direction=\"tx\",stage=\"vhost\"}";
+  const std::string rx_bytes = "vswitch_device_bytes_total{device=\"1\",direction=\"rx\",stage=\"vhost\"}";
+  const std::string tx_bytes = "vswitch_device_bytes_total{device=\"1\",direction=\"tx\",stage=\"vhost\"}";
+  {
+    VirtioUser guest(g.dir(), g.socket(1), "macswap", "02:00:00:00:00:0b");
+    ASSERT_TRUE(WaitFor([&] { return g.Status(".devices[1].ready") == "true"; }, 20s)) << g.Log("vhost");
+    const auto base_rx = env->Query("sum(" + rx + ")").value_or(0);
+    const auto base_tx = env->Query("sum(" + tx + ")").value_or(0);
+    const auto base_rx_bytes = env->Query("sum(" + rx_bytes + ")").value_or(0);
+    const auto base_tx_bytes = env->Query("sum(" + tx_bytes + ")").value_or(0);
+    const CommandResult inject = RingProbe(g.prefix(), {"--device", "1", "--inject", std::to_string(kN), "--size",
+                                                        std::to_string(kSize), "--dst", "02:00:00:00:00:0b"});
+    ASSERT_EQ(inject.exit_code, 0) << inject.output;
+    const CommandResult back = RingProbe(g.prefix(), {"--device", "1", "--dump", std::to_string(kN)});
+    ASSERT_EQ(back.exit_code, 0) << back.output;
+    EXPECT_EQ(env->WaitQuery("sum(" + rx + ")", base_rx + kN), base_rx + kN);
+    EXPECT_EQ(env->WaitQuery("sum(" + tx + ")", base_tx + kN), base_tx + kN);
+    EXPECT_EQ(env->WaitQuery("sum(" + rx_bytes + ")", base_rx_bytes + kN * kSize), base_rx_bytes + kN * kSize);
+    EXPECT_EQ(env->WaitQuery("sum(" + tx_bytes + ")", base_tx_bytes + kN * kSize), base_tx_bytes + kN * kSize);
+    EXPECT_EQ(env->Query("vswitch_device_ready{device=\"1\"}"), 1);
+  }
+  ASSERT_EQ(g.Vswitch({"up"}).exit_code, 0);  // switching back
 }
 
 }  // namespace
