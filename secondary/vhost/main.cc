@@ -81,7 +81,16 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
   });
   uint64_t flags = 0;
   if (o.client) flags |= vhost::kRegisterClient;
-  if (o.dequeue_zero_copy) flags |= vhost::kRegisterDequeueZeroCopy;
+  // Dequeue zero-copy mbufs carry a free callback of this process (zero_copy.h), and
+  // vswitch-vhost hands every guest packet to vswitch-switching through a ring: the
+  // switching process would free them and call into an address of ours. Until guest
+  // memory is shared with the transmitting process (docs/architecture.md "Dequeue
+  // zero-copy across processes"), the group copies; the library's zero-copy serves
+  // single-process users (harness, benchmark).
+  if (o.dequeue_zero_copy) {
+    VSW_LOG(WARNING, "--dequeue-zero-copy: guest packets leave this process, so they are copied "
+                     "(zero-copy is single-process only in this version)");
+  }
   for (const std::string& path : o.socket_files) {
     if (driver.Register(path, flags, socket_options, &error) != 0) {
       VSW_LOG(ERR, "--socket-file %s: %s", path.c_str(), error.c_str());

@@ -9,6 +9,7 @@ namespace {
 
 // A ring with `room` free slots that frees `drain` more on each delay.
 struct FakeRing {
+  FakeRing(unsigned initial_room, unsigned drained_per_delay) : room(initial_room), drain(drained_per_delay) {}
   unsigned room = 0;
   unsigned drain = 0;
   std::vector<int> got;

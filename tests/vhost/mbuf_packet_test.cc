@@ -7,6 +7,7 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -17,6 +18,7 @@
 #include "mbuf_packet.h"
 #include "mock_split_queue.h"
 #include "test_env.h"
+#include "zero_copy.h"
 
 namespace vswitch::vhost {
 namespace {
@@ -136,6 +138,192 @@ TEST(MbufPacket, BytesBothWaysThroughTheRingWithMbufChains) {
   const auto written = q.ReadWritten(head, static_cast<uint32_t>(12 + frame.size()));
   EXPECT_TRUE(std::equal(frame.begin(), frame.end(), written.begin() + 12));
   rte_pktmbuf_free(m);
+}
+
+// A 9728-byte jumbo frame both ways: a 20-mbuf chain (512-byte rooms) into mergeable
+// 1536-byte guest buffers (num_buffers 7), and out of a TX chain into an mbuf chain.
+TEST(MbufPacket, JumboFramesMergeableAndMultiSegment) {
+  test::HeapGuestMemory mem;
+  mem.AddRegion(0x100000, 1 << 20);
+  test::MockSplitQueue q(mem, 64, 0x100000, 0x110000, 0xf0000);
+  SplitRing ring;
+  ring.Init(q.Layout(), &mem.table(), 0, RingOptions{});
+  NetQueueConfig config;
+  config.mergeable = true;
+  QueueStats stats;
+  DatapathScratch scratch;
+  auto frame = TcpFrame(9728 - 54);
+  std::vector<uint8_t> tx(12, 0);
+  tx.insert(tx.end(), frame.begin(), frame.end());
+  const uint32_t split[] = {12, 4000, 3000};
+  q.Publish(q.AddReadableBytes(tx, split));
+  rte_mbuf* pkts[1];
+  MbufSink sink(g_pool, pkts, 1);
+  ASSERT_EQ(DequeuePackets(ring, config, sink, 1, stats, scratch), 1u);
+  rte_mbuf* m = pkts[0];
+  ASSERT_EQ(m->pkt_len, 9728u);
+  EXPECT_EQ(m->nb_segs, 19);  // ceil(9728 / 512)
+  std::vector<uint8_t> got(m->pkt_len);
+  ASSERT_NE(rte_pktmbuf_read(m, 0, m->pkt_len, got.data()), nullptr);
+  EXPECT_EQ(got, frame);
+
+  std::vector<uint16_t> heads;
+  for (int i = 0; i < 8; ++i) {
+    const test::BufferSpec rx[] = {{1536, true}};
+    heads.push_back(q.AddChain(rx));
+    q.Publish(heads.back());
+  }
+  VirtioNetHdr hdr;
+  ASSERT_TRUE(HeaderFromMbuf(m, 0, hdr));
+  MbufSource src(m, hdr);
+  uint16_t avail = ring.Available(stats);
+  ASSERT_EQ(EnqueuePacket(ring, config, src, avail, stats, scratch), EnqueueStatus::kDelivered);
+  (void)ring.PublishUsed();
+  ASSERT_EQ(q.UsedIdx(), 1 + 7);  // the TX chain, then 7 RX buffers (9740 / 1536)
+  std::vector<uint8_t> all;
+  for (int i = 1; i < 8; ++i) {
+    const auto u = q.Used(static_cast<uint16_t>(i));
+    const auto part = q.ReadWritten(static_cast<uint16_t>(u.id), u.len);
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  VirtioNetHdrMrgRxbuf h;
+  std::memcpy(&h, all.data(), 12);
+  EXPECT_EQ(h.num_buffers, 7);
+  ASSERT_EQ(all.size(), 12 + frame.size());
+  EXPECT_TRUE(std::equal(frame.begin(), frame.end(), all.begin() + 12));
+  rte_pktmbuf_free(m);
+}
+
+class ZeroCopyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mem_.AddRegion(0x100000, 1 << 20);
+    q_ = std::make_unique<test::MockSplitQueue>(mem_, kSize, 0x100000, 0x110000, 0xf0000);
+    ring_.Init(q_->Layout(), &mem_.table(), 0, RingOptions{});
+    zc_.Enable(kSize);  // cap: half the queue
+  }
+  void TearDown() override {
+    zc_.Stop([&](uint16_t h) { ring_.PutUsed(h, 0); });
+  }
+  uint32_t Dequeue(rte_mbuf** pkts, uint32_t n) {
+    MbufSink sink(g_pool, pkts, n);
+    sink.EnableZeroCopy(&zc_, &mem_.table());
+    (void)DequeuePackets(ring_, config_, sink, n, stats_, scratch_);
+    return sink.count();
+  }
+  uint32_t Reap() {
+    const uint32_t n = zc_.Reap([&](uint16_t h) { ring_.PutUsed(h, 0); });
+    (void)ring_.PublishUsed();
+    return n;
+  }
+  std::vector<uint8_t> Tx(size_t payload) {
+    auto frame = TcpFrame(payload);
+    std::vector<uint8_t> tx(12, 0);
+    tx.insert(tx.end(), frame.begin(), frame.end());
+    return tx;
+  }
+
+  static constexpr uint16_t kSize = 16;
+  test::HeapGuestMemory mem_;
+  std::unique_ptr<test::MockSplitQueue> q_;
+  SplitRing ring_;
+  ZeroCopyQueue zc_;
+  NetQueueConfig config_;
+  QueueStats stats_;
+  DatapathScratch scratch_;
+};
+
+TEST_F(ZeroCopyTest, LargePacketsByReferenceUsedWhenFreed) {
+  const auto big = Tx(1446);   // 1500-byte frame: zero-copy
+  const auto small = Tx(200);  // 254 bytes: below the threshold, copied
+  const uint16_t h_big = q_->AddReadableBytes(big, std::vector<uint32_t>{12, 700});
+  q_->Publish(h_big);
+  q_->Publish(q_->AddReadableBytes(small));
+  rte_mbuf* pkts[4];
+  ASSERT_EQ(Dequeue(pkts, 4), 2u);
+  (void)ring_.PublishUsed();
+  // Only the copied packet went back to the guest.
+  ASSERT_EQ(q_->UsedIdx(), 1);
+  EXPECT_NE(q_->Used(0).id, h_big);
+  rte_mbuf* m = pkts[0];
+  EXPECT_EQ(m->pkt_len, 1500u);
+  EXPECT_EQ(m->nb_segs, 3);  // copied head, then the two guest pieces
+  EXPECT_FALSE(RTE_MBUF_HAS_EXTBUF(m));
+  ASSERT_NE(m->next, nullptr);
+  EXPECT_TRUE(RTE_MBUF_HAS_EXTBUF(m->next));
+  // The payload is the guest's memory itself.
+  const VirtqDesc d = q_->GetDesc(q_->GetDesc(h_big).next);
+  EXPECT_EQ(rte_pktmbuf_mtod(m->next, uint8_t*), mem_.Host(d.addr) + kCopiedHead);
+  std::vector<uint8_t> got(m->pkt_len);
+  ASSERT_NE(rte_pktmbuf_read(m, 0, m->pkt_len, got.data()), nullptr);
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), big.begin() + 12));
+  EXPECT_EQ(Reap(), 0u);
+  EXPECT_EQ(zc_.in_flight(), 1u);
+  rte_pktmbuf_free(pkts[1]);
+  rte_pktmbuf_free(m);
+  EXPECT_EQ(Reap(), 1u);
+  ASSERT_EQ(q_->UsedIdx(), 2);
+  EXPECT_EQ(q_->Used(1).id, h_big);
+  EXPECT_EQ(zc_.in_flight(), 0u);
+}
+
+TEST_F(ZeroCopyTest, InFlightCapLeavesTheGuestDescriptorsToCopyWith) {
+  // 12 large packets, cap 8: the rest are copied and returned at once, so a consumer
+  // that holds every mbuf never starves the guest's TX ring.
+  for (int i = 0; i < 12; ++i) q_->Publish(q_->AddReadableBytes(Tx(1000)));
+  rte_mbuf* pkts[16];
+  ASSERT_EQ(Dequeue(pkts, 16), 12u);
+  (void)ring_.PublishUsed();
+  EXPECT_EQ(zc_.in_flight(), 8u);
+  EXPECT_EQ(q_->UsedIdx(), 4);
+  uint32_t external = 0;
+  for (int i = 0; i < 12; ++i) external += pkts[i]->nb_segs > 1 && RTE_MBUF_HAS_EXTBUF(pkts[i]->next);
+  EXPECT_EQ(external, 8u);
+  for (int i = 0; i < 12; ++i) rte_pktmbuf_free(pkts[i]);
+  EXPECT_EQ(Reap(), 8u);
+  EXPECT_EQ(q_->UsedIdx(), 12);
+}
+
+TEST_F(ZeroCopyTest, RegionUnmappedOnlyAfterItsLastBufferIsFreed) {
+  // A second region mapped from a memfd, as a front-end's memory is.
+  const int fd = memfd_create("zc", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 1 << 16), 0);
+  const MemoryRegion region{0x10000000, 1 << 16, 0x7e0000000000ull, 0};
+  ASSERT_EQ(mem_.table().Map(region, fd), ProtocolError::kNone);
+  close(fd);
+  const auto tx = Tx(1446);
+  mem_.Write(0x10000000, tx);
+  const test::BufferSpec spec[] = {{static_cast<uint32_t>(tx.size()), false, 0x10000000}};
+  q_->Publish(q_->AddChain(spec));
+  rte_mbuf* pkts[1];
+  ASSERT_EQ(Dequeue(pkts, 1), 1u);
+  ASSERT_TRUE(RTE_MBUF_HAS_EXTBUF(pkts[0]->next));
+  uint8_t* guest = rte_pktmbuf_mtod(pkts[0]->next, uint8_t*);
+  auto* page = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(guest) & ~uintptr_t{4095});
+  // The front-end removes the region (REM_MEM_REG / a new SET_MEM_TABLE).
+  ASSERT_TRUE(mem_.table().Remove(region));
+  EXPECT_EQ(msync(page, 4096, MS_ASYNC), 0) << "still mapped while the mbuf is in flight";
+  std::vector<uint8_t> got(pkts[0]->pkt_len);
+  ASSERT_NE(rte_pktmbuf_read(pkts[0], 0, pkts[0]->pkt_len, got.data()), nullptr);
+  EXPECT_TRUE(std::equal(got.begin(), got.end(), tx.begin() + 12));
+  rte_pktmbuf_free(pkts[0]);
+  EXPECT_EQ(Reap(), 1u);  // the slot drops its reference here
+  errno = 0;
+  EXPECT_EQ(msync(page, 4096, MS_ASYNC), -1);
+  EXPECT_EQ(errno, ENOMEM) << "unmapped after the last buffer was freed";
+}
+
+TEST_F(ZeroCopyTest, RingStopOrphansInFlightBuffers) {
+  q_->Publish(q_->AddReadableBytes(Tx(1000)));
+  rte_mbuf* pkts[1];
+  ASSERT_EQ(Dequeue(pkts, 1), 1u);
+  zc_.Stop([&](uint16_t h) { ring_.PutUsed(h, 0); });
+  EXPECT_FALSE(zc_.enabled());
+  rte_pktmbuf_free(pkts[0]);  // the callback finds its slot orphaned and cleans up
+  (void)ring_.PublishUsed();
+  EXPECT_EQ(q_->UsedIdx(), 0);
+  zc_.Enable(kSize);
 }
 
 }  // namespace

@@ -1,20 +1,37 @@
 #include "mock_split_queue.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstring>
 #include <stdexcept>
 
 namespace vswitch::vhost::test {
 
+HeapGuestMemory::~HeapGuestMemory() {
+  table_.Clear();
+  for (const auto& m : mappings_) munmap(m.base, m.len);
+}
+
 uint8_t* HeapGuestMemory::AddRegion(uint64_t gpa, uint64_t size) {
-  auto buf = std::make_unique<uint8_t[]>(size);
-  std::memset(buf.get(), 0, size);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t body = (size + page - 1) / page * page;
+  const size_t len = body + 2 * page;
+  void* base = mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) throw std::runtime_error("HeapGuestMemory: mmap");
+  uint8_t* host = static_cast<uint8_t*>(base) + page;
+  if (mprotect(host, body, PROT_READ | PROT_WRITE) != 0) {
+    munmap(base, len);
+    throw std::runtime_error("HeapGuestMemory: mprotect");
+  }
   MemoryRegion r{gpa, size, gpa + kUserOffset, 0};
-  if (table_.AddHost(r, buf.get()) != ProtocolError::kNone) {
+  if (table_.AddHost(r, host) != ProtocolError::kNone) {
+    munmap(base, len);
     throw std::runtime_error("HeapGuestMemory: bad region");
   }
-  buffers_.push_back(std::move(buf));
-  return buffers_.back().get();
+  mappings_.push_back({base, len});
+  return host;
 }
 
 uint8_t* HeapGuestMemory::Host(uint64_t gpa, uint64_t len) const {

@@ -18,10 +18,17 @@
 namespace vswitch::vhost::test {
 
 // Guest memory made of heap regions at chosen guest-physical addresses. The user
-// address of a region is its guest address + kUserOffset.
+// address of a region is its guest address + kUserOffset. Each region sits between two
+// PROT_NONE guard pages (and a page-multiple region ends exactly at the second), so any
+// read or write the engine makes outside what the "guest" shared faults the test.
 class HeapGuestMemory {
  public:
   static constexpr uint64_t kUserOffset = 0x7f0000000000ull;
+
+  HeapGuestMemory() = default;
+  HeapGuestMemory(const HeapGuestMemory&) = delete;
+  HeapGuestMemory& operator=(const HeapGuestMemory&) = delete;
+  ~HeapGuestMemory();
 
   // Adds a zeroed region; returns its host pointer.
   uint8_t* AddRegion(uint64_t gpa, uint64_t size);
@@ -32,7 +39,11 @@ class HeapGuestMemory {
   [[nodiscard]] std::vector<uint8_t> Read(uint64_t gpa, uint64_t len) const;
 
  private:
-  std::vector<std::unique_ptr<uint8_t[]>> buffers_;
+  struct Mapping {
+    void* base;
+    size_t len;
+  };
+  std::vector<Mapping> mappings_;
   GuestMemoryTable table_;
 };
 

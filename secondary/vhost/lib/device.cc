@@ -184,6 +184,7 @@ void Device::RelocateRings() {
       // starts it again.
       Log(LogLevel::kWarning, "VHOST_CONFIG: (%d) ring outside the new memory table, stopped", vid_);
       q.base = q.ring.last_avail_idx();
+      q.StopZeroCopy();
       q.ring.Clear();
     }
     UpdateQueue(q);
@@ -321,6 +322,7 @@ uint32_t Device::GetVringBase(uint32_t index) {
   if (q.kick_fd && watcher_ != nullptr) watcher_->UnwatchKick(q.kick_fd.get());
   q.kick_fd.Reset();
   q.kick_set = false;
+  q.StopZeroCopy();
   q.ring.Clear();
   UpdateQueue(q);
   return base;
@@ -399,6 +401,7 @@ ProtocolError Device::Handle(const Message& msg, const ValidatedMessage& validat
       std::lock_guard lock(q.mutex);
       if (q.num != state.num && q.ring.valid()) {
         q.base = q.ring.last_avail_idx();
+        q.StopZeroCopy();
         q.ring.Clear();
       }
       q.num = state.num;
@@ -417,6 +420,7 @@ ProtocolError Device::Handle(const Message& msg, const ValidatedMessage& validat
       Virtqueue& q = queues_[index];
       std::lock_guard lock(q.mutex);
       q.base = static_cast<uint16_t>(state.num);
+      q.StopZeroCopy();
       q.ring.Clear();
       error = TryStartRing(q);
       break;
@@ -546,6 +550,12 @@ uint16_t Device::DequeueBurst(uint16_t queue_id, rte_mempool* pool, rte_mbuf** p
     if (rte_mbuf* rarp = MakeRarp(pool)) pkts[n++] = rarp;
   }
   MbufSink sink(pool, pkts + n, count - n);
+  if (dequeue_zero_copy_) {
+    if (!q.zc.enabled()) q.zc.Enable(q.ring.size());
+    // Chains whose zero-copy mbufs were freed since the last burst go back now.
+    (void)q.zc.Reap([&q](uint16_t head) { q.ring.PutUsed(head, 0); });
+    sink.EnableZeroCopy(&q.zc, &memory_);
+  }
   (void)DequeuePackets(q.ring, q.net, sink, count - n, q.stats, q.scratch);
   n = static_cast<uint16_t>(n + sink.count());
   if (q.ring.PublishUsed() && q.call) {

@@ -69,6 +69,8 @@ class Device {
   // A new connection on `socket_path` will configure this device.
   void Open(const std::string& socket_path, uint64_t offered_features, const DeviceOps* ops,
             KickWatcher* watcher);
+  // DPDK 16.11 RTE_VHOST_USER_DEQUEUE_ZERO_COPY for this connection (zero_copy.h).
+  void set_dequeue_zero_copy(bool on) { dequeue_zero_copy_ = on; }
   // The connection is gone: stop (destroy_device if running), wait for the datapath to
   // leave every queue, close every fd, unmap every region.
   void Close();
@@ -135,6 +137,7 @@ class Device {
   const int vid_;
   bool open_ = false;
   bool running_ = false;
+  bool dequeue_zero_copy_ = false;
   std::string socket_path_;
   const DeviceOps* ops_ = nullptr;
   KickWatcher* watcher_ = nullptr;

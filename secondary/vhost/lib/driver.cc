@@ -138,8 +138,10 @@ int Driver::Register(const std::string& path, uint64_t flags, const SocketOption
   socket->flags = flags;
   socket->options = options;
   if ((flags & kRegisterDequeueZeroCopy) != 0) {
-    Log(LogLevel::kInfo, "VHOST_CONFIG: %s: dequeue zero-copy requested; this version copies",
-        path.c_str());
+    Log(LogLevel::kInfo,
+        "VHOST_CONFIG: %s: dequeue zero-copy: guest TX packets of %u bytes or more are passed "
+        "by reference; free them in this process",
+        path.c_str(), kZeroCopyDefaultThreshold);
   }
   if (socket->client()) {
     Socket& s = *socket;
@@ -273,6 +275,7 @@ void Driver::AddConnection(Socket& socket, UniqueFd fd) {
     return;
   }
   conn->device->Open(socket.path, features_.load(), &ops_, this);
+  conn->device->set_dequeue_zero_copy((socket.flags & kRegisterDequeueZeroCopy) != 0);
   socket.connections.insert(conn->id);
   Log(LogLevel::kInfo, "VHOST_CONFIG: (%d) new vhost-user connection on %s (fd %d)", vid,
       socket.path.c_str(), conn->fd.get());

@@ -73,7 +73,7 @@ GuestMemoryTable& GuestMemoryTable::operator=(GuestMemoryTable&& other) noexcept
 }
 
 void GuestMemoryTable::Unmap(Region& r) {
-  if (r.map_base != nullptr) munmap(r.map_base, r.map_len);
+  r.keep.reset();  // munmap now, or when the last zero-copy buffer in it is freed
   r.map_base = nullptr;
   r.host = nullptr;
 }
@@ -132,6 +132,7 @@ ProtocolError GuestMemoryTable::Map(const MemoryRegion& region, int fd) {
   r.desc = region;
   r.map_base = base;
   r.map_len = map_len;
+  r.keep = std::shared_ptr<void>(base, [map_len](void* p) { munmap(p, map_len); });
   r.host = static_cast<uint8_t*>(base) + delta;
   regions_.push_back(r);
   return ProtocolError::kNone;

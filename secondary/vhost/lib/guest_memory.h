@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "message.h"
@@ -70,12 +71,40 @@ class GuestMemoryTable final : public GuestMemory {
   [[nodiscard]] HostRange Translate(uint64_t gpa, uint64_t len) const override;
   [[nodiscard]] HostRange TranslateUserAddr(uint64_t uva, uint64_t len) const override;
 
+  // A reference that keeps the mapping of the region holding `gpa` alive after the
+  // region leaves the table (dequeue zero-copy: a region is unmapped only after its last
+  // in-flight buffer is freed). Empty for unmapped addresses and AddHost regions.
+  [[nodiscard]] std::shared_ptr<void> KeepAlive(uint64_t gpa) const {
+    for (const auto& r : regions_) {
+      if (gpa >= r.desc.guest_phys_addr && gpa - r.desc.guest_phys_addr < r.desc.memory_size) {
+        return r.keep;
+      }
+    }
+    return {};
+  }
+
+  // The region holding guest-physical `gpa`, for callers that cache it (the hot path
+  // keeps the last region per ring and translates without a virtual call). False when
+  // unmapped.
+  [[nodiscard]] bool FindRegion(uint64_t gpa, uint64_t& base, uint64_t& size, uint8_t*& host) const {
+    for (const auto& r : regions_) {
+      if (gpa >= r.desc.guest_phys_addr && gpa - r.desc.guest_phys_addr < r.desc.memory_size) {
+        base = r.desc.guest_phys_addr;
+        size = r.desc.memory_size;
+        host = r.host;
+        return true;
+      }
+    }
+    return false;
+  }
+
  private:
   struct Region {
     MemoryRegion desc{};
     uint8_t* host = nullptr;
     void* map_base = nullptr;  // non-null when this table mmap'ed it
     size_t map_len = 0;
+    std::shared_ptr<void> keep;  // owns the mmap: munmap when the last reference goes
   };
   [[nodiscard]] ProtocolError CheckNew(const MemoryRegion& region) const;
   static void Unmap(Region& r);

@@ -135,12 +135,30 @@ bool MbufSource::NextPiece(const uint8_t*& data, uint32_t& len) {
 
 MbufSink::~MbufSink() {
   if (head_ != nullptr) rte_pktmbuf_free(head_);
+  if (spare_pos_ < spare_end_) rte_pktmbuf_free_bulk(spare_ + spare_pos_, spare_end_ - spare_pos_);
+}
+
+void MbufSink::Reserve(uint32_t packets) {
+  const uint32_t n = std::min({packets, capacity_ - count_, kSpare});
+  if (spare_pos_ < spare_end_ || n == 0) return;
+  // One bulk allocation for the burst instead of one per packet; when the pool cannot
+  // give them all, Begin falls back to allocating per packet.
+  if (rte_pktmbuf_alloc_bulk(pool_, spare_, n) == 0) {
+    spare_pos_ = 0;
+    spare_end_ = n;
+  }
 }
 
 bool MbufSink::Begin(uint32_t length) {
   if (count_ >= capacity_) return false;
   const uint32_t room = rte_pktmbuf_data_room_size(pool_) - RTE_PKTMBUF_HEADROOM;
   if (room == 0) return false;
+  if (length <= room && spare_pos_ < spare_end_) {
+    head_ = spare_[spare_pos_++];
+    head_->pkt_len = length;
+    cur_ = head_;
+    return true;
+  }
   const uint32_t nsegs = std::max<uint32_t>(1, (length + room - 1) / room);
   if (nsegs > kMaxSegments) return false;
   rte_mbuf* segs[kMaxSegments];
@@ -166,6 +184,96 @@ void MbufSink::Append(const uint8_t* data, uint32_t len) {
     data += n;
     len -= n;
   }
+}
+
+bool MbufSink::TakeByReference(const Segment* segments, uint32_t count, uint32_t offset,
+                               uint32_t length, const VirtioNetHdr& header, uint16_t head) {
+  if (zc_ == nullptr || length < zc_->threshold() || length <= kCopiedHead || count_ >= capacity_ ||
+      !zc_->HasRoom()) {
+    return false;
+  }
+  // The pieces of the packet after its first kCopiedHead bytes.
+  struct Piece {
+    uint8_t* host;
+    uint32_t len;
+    uint64_t gpa;
+  };
+  Piece pieces[kMaxSegments];
+  uint32_t npieces = 0;
+  uint32_t skip = offset + kCopiedHead;
+  for (uint32_t i = 0; i < count; ++i) {
+    const Segment& s = segments[i];
+    if (skip >= s.len) {
+      skip -= s.len;
+      continue;
+    }
+    // An external buffer's length is 16 bits; more pieces than an mbuf chain holds, or
+    // a piece too long: copy instead.
+    if (npieces + 1 >= kMaxSegments || s.len - skip > UINT16_MAX) return false;
+    pieces[npieces++] = {s.host + skip, s.len - skip, s.gpa + skip};
+    skip = 0;
+  }
+  if (npieces == 0) return false;
+  ZeroCopySlot* slot = zc_->Acquire(head);
+  if (slot == nullptr) return false;
+  // Keep the mappings (at most two regions) until the buffers are freed.
+  for (uint32_t i = 0; i < npieces; ++i) {
+    if (slot->keep[0] != nullptr && slot->keep[1] != nullptr) break;
+    auto keep = table_ != nullptr ? table_->KeepAlive(pieces[i].gpa) : nullptr;
+    if (keep == nullptr || keep == slot->keep[0] || keep == slot->keep[1]) continue;
+    if (slot->keep[0] == nullptr) slot->keep[0] = std::move(keep);
+    else if (slot->keep[1] == nullptr) slot->keep[1] = std::move(keep);
+    else {
+      zc_->Cancel(slot);
+      return false;
+    }
+  }
+  rte_mbuf* segs[kMaxSegments];
+  if (rte_pktmbuf_alloc_bulk(pool_, segs, npieces + 1) != 0) {
+    zc_->Cancel(slot);
+    return false;
+  }
+  // First segment: a copy of the headers (safe from the guest rewriting them).
+  rte_mbuf* m = segs[0];
+  uint8_t* dst = rte_pktmbuf_mtod(m, uint8_t*);
+  uint32_t want = kCopiedHead;
+  skip = offset;
+  for (uint32_t i = 0; i < count && want > 0; ++i) {
+    const Segment& s = segments[i];
+    if (skip >= s.len) {
+      skip -= s.len;
+      continue;
+    }
+    const uint32_t n = std::min(s.len - skip, want);
+    std::memcpy(dst, s.host + skip, n);
+    dst += n;
+    want -= n;
+    skip = 0;
+  }
+  m->data_len = static_cast<uint16_t>(kCopiedHead);
+  m->pkt_len = length;
+  m->nb_segs = static_cast<uint16_t>(npieces + 1);
+  static const bool iova_va = rte_eal_iova_mode() == RTE_IOVA_VA;
+  rte_mbuf_ext_refcnt_set(&slot->shinfo, static_cast<uint16_t>(npieces));
+  rte_mbuf* prev = m;
+  for (uint32_t i = 0; i < npieces; ++i) {
+    rte_mbuf* e = segs[i + 1];
+    const rte_iova_t iova =
+        iova_va ? static_cast<rte_iova_t>(reinterpret_cast<uintptr_t>(pieces[i].host)) : RTE_BAD_IOVA;
+    rte_pktmbuf_attach_extbuf(e, pieces[i].host, iova, static_cast<uint16_t>(pieces[i].len),
+                              &slot->shinfo);
+    e->data_off = 0;
+    e->data_len = static_cast<uint16_t>(pieces[i].len);
+    prev->next = e;
+    prev = e;
+  }
+  if (!ApplyHeaderToMbuf(header, m)) {
+    rte_pktmbuf_free(m);  // runs the free callback here, in this thread
+    zc_->Cancel(slot);
+    return false;  // the copy path drops and counts it
+  }
+  out_[count_++] = m;
+  return true;
 }
 
 bool MbufSink::Finish(const VirtioNetHdr& header) {

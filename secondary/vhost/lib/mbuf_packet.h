@@ -9,7 +9,9 @@
 #include <cstdint>
 
 #include "net_datapath.h"
+#include "guest_memory.h"
 #include "queue_stats.h"
+#include "zero_copy.h"
 
 namespace vswitch::vhost {
 
@@ -43,9 +45,18 @@ class MbufSink final : public PacketSink {
   MbufSink(rte_mempool* pool, rte_mbuf** out, uint32_t capacity)
       : pool_(pool), out_(out), capacity_(capacity) {}
   ~MbufSink() override;
+  // Dequeue zero-copy through `zc` (see zero_copy.h); `table` names the mappings.
+  void EnableZeroCopy(ZeroCopyQueue* zc, const GuestMemoryTable* table) {
+    zc_ = zc;
+    table_ = table;
+  }
+  void Reserve(uint32_t packets) override;
   [[nodiscard]] bool Begin(uint32_t length) override;
   void Append(const uint8_t* data, uint32_t len) override;
   [[nodiscard]] bool Finish(const VirtioNetHdr& header) override;
+  [[nodiscard]] bool TakeByReference(const Segment* segments, uint32_t count, uint32_t offset,
+                                     uint32_t length, const VirtioNetHdr& header,
+                                     uint16_t head) override;
   [[nodiscard]] uint32_t count() const { return count_; }
 
  private:
@@ -55,6 +66,13 @@ class MbufSink final : public PacketSink {
   uint32_t count_ = 0;
   rte_mbuf* head_ = nullptr;
   rte_mbuf* cur_ = nullptr;
+  // Mbufs allocated in bulk by Reserve, handed out by Begin; the rest go back.
+  static constexpr uint32_t kSpare = 64;
+  rte_mbuf* spare_[kSpare];
+  uint32_t spare_pos_ = 0;
+  uint32_t spare_end_ = 0;
+  ZeroCopyQueue* zc_ = nullptr;
+  const GuestMemoryTable* table_ = nullptr;
 };
 
 }  // namespace vswitch::vhost

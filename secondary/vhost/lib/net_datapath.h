@@ -16,6 +16,13 @@ namespace vswitch::vhost {
 // Largest packet accepted from a guest (a 64 KiB TSO frame plus link headers).
 inline constexpr uint32_t kMaxPacketLength = 65536 + 64;
 
+// Per-call work limits (Linux vhost's fix for CVE-2019-3900: a per-round weight). One
+// DequeuePackets call consumes at most `max_packets` chains, counting the ones it drops,
+// and stops once it has moved this many payload bytes, so a guest that keeps its TX queue
+// full of (good or bad) chains gets one bounded slice per polling round and the thread
+// moves on to the other queues and devices.
+inline constexpr uint64_t kBurstByteWeight = 512 * 1024;
+
 struct NetQueueConfig {
   uint32_t header_size = sizeof(VirtioNetHdrMrgRxbuf);  // NetHeaderSize(features)
   bool mergeable = false;                                // VIRTIO_NET_F_MRG_RXBUF
@@ -45,6 +52,19 @@ class PacketSink {
   // Completes the packet with its (validated) header; false drops it (counted as
   // kBadNetHeader).
   [[nodiscard]] virtual bool Finish(const VirtioNetHdr& header) = 0;
+  // A hint before a burst: about `packets` single-segment packets follow (so a sink can
+  // allocate its buffers in one bulk call).
+  virtual void Reserve(uint32_t /*packets*/) {}
+  // Dequeue zero-copy: takes the packet by reference instead of Begin/Append/Finish.
+  // The packet is `length` bytes starting `offset` bytes into `segments` (the chain's
+  // pieces); `header` is validated. True: the sink holds descriptor chain `head` and
+  // will have it returned to the guest when it is done with it, so the caller must not
+  // write its used element now. False: the caller copies the packet as usual.
+  [[nodiscard]] virtual bool TakeByReference(const Segment* /*segments*/, uint32_t /*count*/,
+                                             uint32_t /*offset*/, uint32_t /*length*/,
+                                             const VirtioNetHdr& /*header*/, uint16_t /*head*/) {
+    return false;
+  }
 };
 
 // Scratch space reused across bursts so the datapath does not allocate once warm.
@@ -67,7 +87,8 @@ enum class EnqueueStatus {
                                           QueueStats& stats, DatapathScratch& scratch);
 
 // Moves up to `max_packets` packets out of the TX ring into `sink`. Bad chains are
-// returned to the guest with length 0 and counted. Returns the packets delivered.
+// returned to the guest with length 0 and counted, and count against `max_packets`
+// (see kBurstByteWeight). Returns the packets delivered.
 [[nodiscard]] uint32_t DequeuePackets(SplitRing& ring, const NetQueueConfig& config,
                                       PacketSink& sink, uint32_t max_packets, QueueStats& stats,
                                       DatapathScratch& scratch);

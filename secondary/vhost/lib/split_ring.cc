@@ -27,6 +27,8 @@ void SplitRing::Init(const RingLayout& layout, const GuestMemory* memory, uint16
                      const RingOptions& options) {
   layout_ = layout;
   memory_ = memory;
+  table_ = dynamic_cast<const GuestMemoryTable*>(memory);
+  ResetCache();
   options_ = options;
   broken_ = false;
   last_avail_idx_ = last_avail_idx;
@@ -44,6 +46,7 @@ void SplitRing::Init(const RingLayout& layout, const GuestMemory* memory, uint16
 
 void SplitRing::UpdateLayout(const RingLayout& layout) {
   layout_ = layout;
+  ResetCache();
   SetGuestNotify(options_.guest_notify);
 }
 
@@ -83,6 +86,20 @@ uint16_t SplitRing::Available(QueueStats& stats) {
   return n;
 }
 
+HostRange SplitRing::TranslateSlow(uint64_t gpa, uint64_t len) {
+  if (table_ != nullptr) {
+    uint64_t base, size;
+    uint8_t* host;
+    if (!table_->FindRegion(gpa, base, size, host)) return {};
+    cache_base_ = base;
+    cache_size_ = size;
+    cache_host_ = host;
+    const uint64_t offset = gpa - base;
+    return {host + offset, std::min(std::max<uint64_t>(len, 1), size - offset)};
+  }
+  return memory_->Translate(gpa, len);
+}
+
 std::optional<DropReason> SplitRing::AddBuffer(uint64_t addr, uint32_t len,
                                                std::vector<Segment>& segments, Chain& chain) {
   chain.length += len;
@@ -91,7 +108,7 @@ std::optional<DropReason> SplitRing::AddBuffer(uint64_t addr, uint32_t len,
   // (CVE-2018-1059: never the start address alone).
   uint64_t rest = len;
   while (rest > 0) {
-    const HostRange r = memory_->Translate(addr, rest);
+    const HostRange r = TranslateCached(addr, rest);
     if (r.ptr == nullptr) return DropReason::kUnmappedAddress;
     if (chain.num_segments >= kMaxSegmentsPerChain) return DropReason::kChainTooLong;
     segments.push_back(Segment{r.ptr, static_cast<uint32_t>(r.len), addr});
@@ -142,9 +159,20 @@ std::optional<DropReason> SplitRing::ReadChain(uint16_t offset, Direction direct
           d.len / sizeof(VirtqDesc) > layout_.size) {
         return fail(DropReason::kBadIndirectTable);
       }
-      const uint8_t* t = TranslateContiguous(*memory_, d.addr, d.len);
-      if (t == nullptr) return fail(DropReason::kBadIndirectTable);
-      table = reinterpret_cast<const VirtqDesc*>(t);
+      const HostRange t = TranslateCached(d.addr, d.len);
+      if (t.ptr == nullptr) return fail(DropReason::kBadIndirectTable);
+      if (t.len >= d.len && reinterpret_cast<uintptr_t>(t.ptr) % alignof(VirtqDesc) == 0) {
+        table = reinterpret_cast<const VirtqDesc*>(t.ptr);
+      } else {
+        // The table crosses a region boundary (contiguous in guest-physical space, not
+        // on the host, CVE-2018-1059) or is misaligned: copy it piecewise, every byte
+        // translated. Its entries are read once either way (ReadDesc).
+        indirect_copy_.resize(d.len / sizeof(VirtqDesc));
+        if (!CopyFromGuest(*memory_, d.addr, indirect_copy_.data(), d.len)) {
+          return fail(DropReason::kBadIndirectTable);
+        }
+        table = indirect_copy_.data();
+      }
       table_size = d.len / sizeof(VirtqDesc);
       max_steps = table_size;
       steps = 0;

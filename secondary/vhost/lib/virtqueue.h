@@ -18,6 +18,7 @@
 #include "queue_stats.h"
 #include "split_ring.h"
 #include "unique_fd.h"
+#include "zero_copy.h"
 
 namespace vswitch::vhost {
 
@@ -43,6 +44,17 @@ struct Virtqueue {
   uint64_t features = 0;         // negotiated, for header offload translation
   DatapathScratch scratch;
   QueueStats stats;
+  ZeroCopyQueue zc;              // dequeue zero-copy state (TX queues of zero-copy sockets)
+
+  // Before the ring stops: writes the used elements of zero-copy buffers already freed
+  // and orphans the rest (zero_copy.h). Caller holds `mutex`.
+  void StopZeroCopy() {
+    if (!zc.enabled()) return;
+    zc.Stop([this](uint16_t head) {
+      if (ring.valid()) ring.PutUsed(head, 0);
+    });
+    if (ring.valid()) (void)ring.PublishUsed();
+  }
 
   // Forgets the configuration (the counters stay). Caller holds `mutex`.
   void ResetConfig() {
@@ -56,6 +68,7 @@ struct Virtqueue {
     call_set = false;
     enabled = false;
     active = false;
+    StopZeroCopy();
     ring.Clear();
   }
 };
