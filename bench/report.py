@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""Turns run-bench.sh's results (cell, backend, round, pps) into the medians table,
+the ratios, docs/benchmarks.md and a gnuplot PNG next to it."""
+import os
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+
+results, out_md, work = sys.argv[1], sys.argv[2], sys.argv[3]
+runs = defaultdict(list)
+order = []
+for line in open(results):
+    cell, be, _, pps = line.split()
+    if cell not in order:
+        order.append(cell)
+    runs[(cell, be)].append(int(pps))
+
+DIRS = {"gtx": "guest TX", "grx": "guest RX"}
+rows = []
+for cell in order:
+    d, size, mrg, zc = cell.split("-")
+    ours = statistics.median(runs[(cell, "vswitch")]) if runs[(cell, "vswitch")] else 0
+    dpdk = statistics.median(runs[(cell, "dpdk")]) if runs[(cell, "dpdk")] else 0
+    ratio = ours / dpdk if dpdk else float("nan")
+    rows.append((cell, DIRS[d], int(size), int(mrg), int(zc), ours, dpdk, ratio))
+
+# Zero-copy over copy mode, same direction/size/mergeable.
+by = {(r[1], r[2], r[3], r[4]): r[5] for r in rows}
+
+lines = []
+hdr = "| direction | size | mergeable | zero-copy | vswitch Mpps | DPDK net_vhost Mpps | ratio | runs (vswitch / DPDK, Mpps) |"
+lines += [hdr, "| --- | ---: | :---: | :---: | ---: | ---: | ---: | --- |"]
+for cell, d, size, mrg, zc, ours, dpdk, ratio in rows:
+    rv = " ".join(f"{v/1e6:.2f}" for v in runs[(cell, "vswitch")])
+    rd = " ".join(f"{v/1e6:.2f}" for v in runs[(cell, "dpdk")])
+    flag = "" if ratio >= 1.0 else " **<1**"
+    lines.append(f"| {d} | {size} | {'on' if mrg else 'off'} | {'on' if zc else 'off'} | "
+                 f"{ours/1e6:.2f} | {dpdk/1e6:.2f} | {ratio:.2f}{flag} | {rv} / {rd} |")
+zc_lines = []
+for (d, size, mrg, zc), v in sorted(by.items()):
+    if zc == 1 and (d, size, mrg, 0) in by and by[(d, size, mrg, 0)]:
+        zc_lines.append(f"- {d} {size} B, mergeable {'on' if mrg else 'off'}: zero-copy / copy = "
+                        f"{v / by[(d, size, mrg, 0)]:.2f}")
+table = "\n".join(lines)
+print(table)
+print("\n".join(zc_lines))
+
+png = os.path.join(os.path.dirname(out_md), "benchmarks.png")
+dat = os.path.join(work, "plot.dat")
+with open(dat, "w") as f:
+    for cell, d, size, mrg, zc, ours, dpdk, ratio in rows:
+        label = f"{'TX' if d == 'guest TX' else 'RX'}{size}{'m' if mrg else ''}{'z' if zc else ''}"
+        f.write(f"{label} {ours/1e6:.3f} {dpdk/1e6:.3f}\n")
+gp = f"""set terminal pngcairo size 1100,500 noenhanced
+set output '{png}'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set ylabel 'Mpps (median)'
+set title 'vswitch vhost engine vs DPDK 22.11 net_vhost (virtio-user peer, one core each)'
+set xtics rotate by -30
+set key top right
+set grid ytics
+plot '{dat}' using 2:xtic(1) title 'vswitch', '' using 3 title 'DPDK net_vhost'
+"""
+try:
+    subprocess.run(["gnuplot"], input=gp, text=True, check=True)
+    png_ok = True
+except (OSError, subprocess.CalledProcessError) as e:
+    print(f"gnuplot failed: {e}", file=sys.stderr)
+    png_ok = False
+
+marker = "<!-- results -->"
+intro = open(out_md).read().split(marker)[0] if os.path.exists(out_md) and marker in open(out_md).read() else (
+    "# vhost benchmarks\n\n(bench/run-bench.sh writes the section below.)\n\n")
+with open(out_md, "w") as f:
+    f.write(intro + marker + "\n\n")
+    f.write("Labels: TX = guest TX, RX = guest RX, m = mergeable on, z = our zero-copy on.\n\n")
+    if png_ok:
+        f.write("![vswitch vs DPDK net_vhost](benchmarks.png)\n\n")
+    f.write(table + "\n\n")
+    f.write("\n".join(zc_lines) + "\n")
