@@ -62,9 +62,10 @@ struct QueueFamilies {
       "invalid_descriptor/bad_address/invalid_header = a buggy or hostile guest).");
   FamilyBuilder retries = CounterFamily(
       metrics::kDeviceRxRetries,
-      "Times the vhost secondary retried an enqueue into the guest because its RX ring "
-      "was full (--rx-retry). Rising means the guest reads slower than traffic arrives; "
-      "drops with reason guest_no_buffer follow when retries run out.");
+      "Times a frame toward a guest was retried because the next stage had no room: "
+      "stage=switching, the device's to_vm ring was full (--rx-retry, --rx-retry-num, "
+      "--rx-retry-delay); stage=vhost, the guest's RX ring. Rising means the guest reads "
+      "slower than traffic arrives; drops with reason ring_full follow when retries run out.");
 
   void AddQueue(const QueueCounters& q, const std::string& device, const char* stage,
                 const char* direction, uint32_t queue, bool with_retries) {
@@ -78,7 +79,9 @@ struct QueueFamilies {
       l.push_back({"reason", std::string(kDropReasons[r].name)});
       drops.Add(std::move(l), Load(q.drops[r]));
     }
-    if (with_retries) retries.Add({{"device", device}, {"queue", qs}}, Load(q.retries));
+    if (with_retries) {
+      retries.Add({{"device", device}, {"queue", qs}, {"stage", stage}}, Load(q.retries));
+    }
   }
 };
 
@@ -190,7 +193,7 @@ void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamil
       q.AddQueue(c.vhost_rx[p], id, "vhost", "rx", p, true);
       q.AddQueue(c.vhost_tx[p], id, "vhost", "tx", p, false);
     }
-    q.AddQueue(c.switch_rx, id, "switching", "rx", 0, false);
+    q.AddQueue(c.switch_rx, id, "switching", "rx", 0, true);
     q.AddQueue(c.switch_tx, id, "switching", "tx", 0, false);
   }
   info.MoveTo(out);

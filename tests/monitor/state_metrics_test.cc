@@ -107,6 +107,7 @@ TEST_F(StateMetricsTest, QueueCountersAndDropReasonsComeFromSharedMemory) {
   c.vhost_rx[0].packets = 5;
   c.vhost_rx[0].bytes = 320;
   c.vhost_rx[0].retries = 7;
+  c.switch_rx.retries = 4;
   Bump(c.vhost_rx[0].drops[static_cast<size_t>(DropReason::kGuestNoBuffer)], 3);
   c.vhost_tx[0].packets = 11;
   Bump(c.switch_tx.drops[static_cast<size_t>(DropReason::kSpoofedSource)]);
@@ -115,7 +116,9 @@ TEST_F(StateMetricsTest, QueueCountersAndDropReasonsComeFromSharedMemory) {
   const LabelMap vrx = {{"device", "0"}, {"stage", "vhost"}, {"direction", "rx"}, {"queue", "0"}};
   EXPECT_EQ(Value(f, metrics::kDevicePackets, vrx), 5);
   EXPECT_EQ(Value(f, metrics::kDeviceBytes, vrx), 320);
-  EXPECT_EQ(Value(f, metrics::kDeviceRxRetries, {{"device", "0"}, {"queue", "0"}}), 7);
+  EXPECT_EQ(Value(f, metrics::kDeviceRxRetries, {{"device", "0"}, {"queue", "0"}, {"stage", "vhost"}}), 7);
+  // Switching's --rx-retry on a full to_vm ring.
+  EXPECT_EQ(Value(f, metrics::kDeviceRxRetries, {{"device", "0"}, {"queue", "0"}, {"stage", "switching"}}), 4);
   LabelMap drop = vrx;
   drop["reason"] = "guest_no_buffer";
   EXPECT_EQ(Value(f, metrics::kDeviceDrops, drop), 3);
