@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "driver.h"
+#include "udp_frame.h"
 #include "feature_bits.h"
 
 namespace {
@@ -78,25 +79,9 @@ Options Parse(int argc, char** argv) {
   return o;
 }
 
-// testpmd txonly's packet: Ethernet / IPv4 / UDP, 198.18.0.1 -> 198.18.0.2.
+// testpmd txonly's packet: Ethernet / IPv4 / UDP, 198.18.0.1 -> 198.18.0.2, port 9.
 void BuildTemplate(uint8_t* p, uint32_t size) {
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
-  eth->dst_addr = {{0x02, 0, 0, 0, 0, 2}};
-  eth->src_addr = {{0x02, 0, 0, 0, 0, 1}};
-  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-  std::memset(ip, 0, sizeof(*ip));
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->time_to_live = 64;
-  ip->next_proto_id = IPPROTO_UDP;
-  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(size - sizeof(rte_ether_hdr)));
-  ip->src_addr = rte_cpu_to_be_32(0xc6120001);
-  ip->dst_addr = rte_cpu_to_be_32(0xc6120002);
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-  udp->src_port = rte_cpu_to_be_16(9);
-  udp->dst_port = rte_cpu_to_be_16(9);
-  udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(size - 34));
+  vswitch::tools::WriteUdpFrame(p, size, {{0x02, 0, 0, 0, 0, 2}}, {{0x02, 0, 0, 0, 0, 1}}, 9, 9);
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "driver.h"
+#include "udp_frame.h"
 #include "feature_bits.h"
 
 namespace {
@@ -105,24 +106,7 @@ constexpr uint32_t kSeqOffset = 42;  // after Ethernet + IPv4 + UDP headers
 // The numbered packet `seq` of `size` bytes: Ethernet/IPv4/UDP, then the sequence number
 // and a payload derived from it, so a receiver can regenerate and compare every byte.
 void BuildPacket(uint8_t* p, uint32_t size, uint64_t seq) {
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(p);
-  eth->dst_addr = kDstMac;
-  eth->src_addr = kSrcMac;
-  eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-  std::memset(ip, 0, sizeof(*ip));
-  ip->version_ihl = RTE_IPV4_VHL_DEF;
-  ip->time_to_live = 64;
-  ip->next_proto_id = IPPROTO_UDP;
-  ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(size - sizeof(rte_ether_hdr)));
-  ip->src_addr = rte_cpu_to_be_32(0xc6120001);
-  ip->dst_addr = rte_cpu_to_be_32(0xc6120002);
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
-  udp->src_port = rte_cpu_to_be_16(1024);
-  udp->dst_port = rte_cpu_to_be_16(1025);
-  udp->dgram_len = rte_cpu_to_be_16(static_cast<uint16_t>(size - 34));
-  udp->dgram_cksum = 0;
+  vswitch::tools::WriteUdpFrame(p, size, kDstMac, kSrcMac, 1024, 1025);
   std::memcpy(p + kSeqOffset, &seq, sizeof(seq));
   for (uint32_t i = kSeqOffset + 8; i < size; ++i) p[i] = static_cast<uint8_t>(seq * 31 + i);
 }

@@ -25,17 +25,12 @@ using test::BufferSpec;
 using test::HeapGuestMemory;
 using test::MockSplitQueue;
 using test::VectorPacketSink;
+using test::Pattern;
 using test::VectorPacketSource;
 
 constexpr uint64_t kRegion = 0x100000;
 constexpr uint64_t kRegionSize = 1 << 20;
 constexpr uint16_t kSize = 256;
-
-std::vector<uint8_t> Pattern(size_t n, uint8_t seed) {
-  std::vector<uint8_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(seed + i * 7);
-  return v;
-}
 
 std::vector<uint8_t> TxBytes(const std::vector<uint8_t>& payload, VirtioNetHdr hdr = {}) {
   // Header (12 bytes with VERSION_1) then payload; sized once (GCC 12 warns, wrongly, on

@@ -143,4 +143,12 @@ class VectorPacketSink final : public PacketSink {
   uint32_t expected_ = 0;
 };
 
+// `n` bytes that differ from position to position (and with `seed`), so a packet that
+// arrives shifted, truncated or mixed with another does not compare equal.
+[[nodiscard]] inline std::vector<uint8_t> Pattern(size_t n, uint8_t seed) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(seed + i * 7);
+  return v;
+}
+
 }  // namespace vswitch::vhost::test

@@ -18,16 +18,11 @@ using test::BufferSpec;
 using test::HeapGuestMemory;
 using test::MockSplitQueue;
 using test::VectorPacketSink;
+using test::Pattern;
 using test::VectorPacketSource;
 
 constexpr uint64_t kRegion = 0x100000;
 constexpr uint16_t kSize = 256;
-
-std::vector<uint8_t> Pattern(size_t n, uint8_t seed) {
-  std::vector<uint8_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(seed + i * 7);
-  return v;
-}
 
 class SplitRingTest : public ::testing::Test {
  protected:
