@@ -128,7 +128,10 @@ TEST(VhostGuestTest, ClientModeFollowsTheFrontendAcrossRestarts) {
     ASSERT_TRUE(WaitFor([&] { return ReadFile(console).find("VSW-READY eth0 up") != std::string::npos; },
                         std::chrono::seconds(90)))
         << ReadFile(console) << guest.Log() << group.Log("vhost");
-    EXPECT_EQ(group.Status(".devices[0].ready"), "true");
+    // The guest's link comes up before QEMU has sent the last vring message, and the
+    // primary rewrites status.json on its own period: wait for the device, do not race it.
+    EXPECT_TRUE(WaitFor([&] { return group.Status(".devices[0].ready") == "true"; }, std::chrono::seconds(10)))
+        << group.Log("vhost");
     (void)RingProbe(group.prefix(), {"--device", "0", "--dump", "100000", "--timeout-ms", "300"});
     const CommandResult r = RingProbe(group.prefix(), {"--device", "0", "--dump", "2", "--timeout-ms", "30000"});
     ASSERT_EQ(r.exit_code, 0) << r.output;

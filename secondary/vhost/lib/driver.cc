@@ -274,8 +274,9 @@ void Driver::AddConnection(Socket& socket, UniqueFd fd) {
     Log(LogLevel::kError, "VHOST_CONFIG: epoll: %s", std::strerror(errno));
     return;
   }
-  conn->device->Open(socket.path, features_.load(), &ops_, this);
-  conn->device->set_dequeue_zero_copy((socket.flags & kRegisterDequeueZeroCopy) != 0);
+  const bool zero_copy = (socket.flags & kRegisterDequeueZeroCopy) != 0;
+  conn->device->Open(socket.path, features_.load() & ~(zero_copy ? kFeatureInOrder : 0), &ops_, this);
+  conn->device->set_dequeue_zero_copy(zero_copy);
   socket.connections.insert(conn->id);
   Log(LogLevel::kInfo, "VHOST_CONFIG: (%d) new vhost-user connection on %s (fd %d)", vid,
       socket.path.c_str(), conn->fd.get());

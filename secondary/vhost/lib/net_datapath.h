@@ -71,6 +71,7 @@ class PacketSink {
 struct DatapathScratch {
   std::vector<Segment> segments;
   std::vector<Chain> chains;
+  std::vector<uint32_t> written;  // per chain: bytes written (its used length)
 };
 
 // Result of offering one packet to the guest's RX ring.
@@ -85,6 +86,17 @@ enum class EnqueueStatus {
 [[nodiscard]] EnqueueStatus EnqueuePacket(SplitRing& ring, const NetQueueConfig& config,
                                           PacketSource& packet, uint16_t& available,
                                           QueueStats& stats, DatapathScratch& scratch);
+
+// Writes up to `count` packets into the RX ring, in order. Every chain the burst needs is
+// walked and validated first and the copies are made second (as in EnqueuePacket, per
+// burst instead of per packet): the descriptor reads then overlap instead of each waiting
+// behind the previous packet's stores into guest memory. Stops at the first packet the
+// guest has no room for; `status[i]` is set for each packet consumed. Returns how many
+// were consumed (delivered or dropped). The used elements are written, not published.
+[[nodiscard]] uint32_t EnqueuePackets(SplitRing& ring, const NetQueueConfig& config,
+                                      PacketSource* const* packets, uint32_t count,
+                                      uint16_t& available, QueueStats& stats,
+                                      DatapathScratch& scratch, EnqueueStatus* status);
 
 // Moves up to `max_packets` packets out of the TX ring into `sink`. Bad chains are
 // returned to the guest with length 0 and counted, and count against `max_packets`
