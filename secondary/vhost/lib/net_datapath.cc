@@ -12,7 +12,10 @@ namespace {
 static_assert(std::endian::native == std::endian::little);
 
 // Streams bytes into the writable segments of consecutive chains, counting what each
-// chain received (its used length).
+// chain received (its used length). The count of the chain being written stays in a
+// member (a register) and is stored once, when the writer moves on or finishes; a
+// zeroed array updated in place made every packet re-read a value memset had just
+// stored, a load the store buffer cannot forward.
 class ChainWriter {
  public:
   ChainWriter(const std::vector<Segment>& segments, const Chain* chains, uint32_t* written,
@@ -59,7 +62,14 @@ class ChainWriter {
     }
     if (log_ != nullptr) log_->Mark(s.gpa, header_size);
     offset_ = header_size;
-    written_[0] += header_size;
+    cur_written_ += header_size;
+  }
+
+  // Stores the used lengths of all `num_chains` chains (0 for any not reached).
+  void Finish(uint32_t num_chains) {
+    for (uint32_t c = chain_; c < num_chains; ++c) {
+      written_[c] = c == chain_ ? cur_written_ : 0;
+    }
   }
 
   // The caller has checked that the chains hold at least everything written.
@@ -67,6 +77,8 @@ class ChainWriter {
     while (len > 0) {
       const Chain& c = chains_[chain_];
       if (seg_ == c.num_segments) {
+        written_[chain_] = cur_written_;
+        cur_written_ = 0;
         ++chain_;
         seg_ = 0;
         offset_ = 0;
@@ -84,7 +96,7 @@ class ChainWriter {
       // vhost-user.rst "Migration": buffer writes are logged by guest address.
       if (log_ != nullptr) log_->Mark(s.gpa + offset_, n);
       offset_ += n;
-      written_[chain_] += n;
+      cur_written_ += n;
       src += n;
       len -= n;
     }
@@ -94,6 +106,7 @@ class ChainWriter {
   const std::vector<Segment>& segments_;
   const Chain* chains_;
   uint32_t* written_;
+  uint32_t cur_written_ = 0;
   DirtyLog* log_;
   uint32_t chain_ = 0;
   uint32_t seg_ = 0;
@@ -150,10 +163,13 @@ namespace {
 
 // What the walk decided for one packet of a burst: its chains are
 // chains[first_chain, first_chain + num_chains).
+// All fields 32 bits: a 16-bit field stored and then re-read as part of a wider load
+// cannot be forwarded from the store buffer, and that load waits behind the previous
+// packets' stores into guest memory (perf saw the burst serialise on exactly that).
 struct PlannedPacket {
   uint32_t first_chain;
-  uint16_t num_chains;
-  bool drop;
+  uint32_t num_chains;
+  uint32_t drop;
 };
 
 constexpr uint32_t kMaxBurst = 64;
@@ -163,14 +179,14 @@ constexpr uint32_t kMaxBurst = 64;
 void CopyPlanned(SplitRing& ring, const NetQueueConfig& config, PacketSource& packet,
                  const PlannedPacket& plan, DatapathScratch& scratch) {
   uint32_t* written = scratch.written.data() + plan.first_chain;
-  std::fill_n(written, plan.num_chains, 0u);
   ChainWriter writer(scratch.segments, scratch.chains.data() + plan.first_chain, written, config.log);
-  writer.WriteHeader(packet.header(), plan.num_chains, config.header_size);
+  writer.WriteHeader(packet.header(), static_cast<uint16_t>(plan.num_chains), config.header_size);
   packet.Rewind();
   const uint8_t* data;
   uint32_t len;
   while (packet.NextPiece(data, len)) writer.Write(data, len);
-  for (uint16_t i = 0; i < plan.num_chains; ++i) {
+  writer.Finish(plan.num_chains);
+  for (uint32_t i = 0; i < plan.num_chains; ++i) {
     ring.PutUsed(scratch.chains[plan.first_chain + i].head, written[i]);
   }
 }
@@ -228,7 +244,8 @@ uint32_t EnqueuePackets(SplitRing& ring, const NetQueueConfig& config, PacketSou
       bad = DropReason::kRxBufferTooSmall;
       stats.Drop(*bad);
     }
-    plans[planned] = {first_chain, static_cast<uint16_t>(chains.size() - first_chain), bad.has_value()};
+    plans[planned] = {first_chain, static_cast<uint32_t>(chains.size() - first_chain),
+                      bad.has_value() ? 1u : 0u};
   }
   if (no_room) stats.no_room.Add(1);
 
@@ -238,7 +255,7 @@ uint32_t EnqueuePackets(SplitRing& ring, const NetQueueConfig& config, PacketSou
     const PlannedPacket& plan = plans[i];
     if (plan.drop) {
       // The chains go back to the guest empty; the packet is consumed and counted.
-      for (uint16_t c = 0; c < plan.num_chains; ++c) ring.PutUsed(chains[plan.first_chain + c].head, 0);
+      for (uint32_t c = 0; c < plan.num_chains; ++c) ring.PutUsed(chains[plan.first_chain + c].head, 0);
       status[i] = EnqueueStatus::kDropped;
       continue;
     }
