@@ -276,6 +276,7 @@ void Driver::AddConnection(Socket& socket, UniqueFd fd) {
   }
   conn->device->Open(socket.path, features_.load(), &ops_, this);
   conn->device->set_dequeue_zero_copy((socket.flags & kRegisterDequeueZeroCopy) != 0);
+  conn->device->set_mapping_sharer(sharer_);
   socket.connections.insert(conn->id);
   Log(LogLevel::kInfo, "VHOST_CONFIG: (%d) new vhost-user connection on %s (fd %d)", vid,
       socket.path.c_str(), conn->fd.get());
@@ -503,6 +504,14 @@ uint16_t Driver::DequeueBurst(int vid, uint16_t queue_id, rte_mempool* pool, rte
                               uint16_t count) {
   Device* d = DeviceFor(vid);
   return d == nullptr ? 0 : d->DequeueBurst(queue_id, pool, pkts, count);
+}
+
+uint32_t Driver::ReapZeroCopyOrphans() {
+  uint32_t n = 0;
+  for (const auto& slot : devices_) {
+    if (Device* d = slot.load(std::memory_order_acquire)) n += d->ReapZeroCopyOrphans();
+  }
+  return n;
 }
 
 uint16_t Driver::AvailEntries(int vid, uint16_t queue_id) {
