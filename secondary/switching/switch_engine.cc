@@ -142,6 +142,9 @@ bool SwitchEngine::Init(std::string* error) {
           options_.rx_retry_num, options_.rx_retry_delay_us, max_frame_, tx_caps_.vlan_insert,
           tx_caps_.tcp_tso, tx_caps_.multi_segs);
   AdoptLearnedTable();
+  // Zero-copy packets a previous instance left may be waiting in the from_vm rings: map
+  // the guest memory they point into before reading any of them.
+  mappings_.Sync(MonotonicNs());
   next_stats_ns_ = MonotonicNs() + uint64_t{options_.stats_s} * 1'000'000'000ull;
   return true;
 }
@@ -288,6 +291,7 @@ void SwitchEngine::CheckDevices() {
 
 uint32_t SwitchEngine::Poll() {
   now_ns_ = MonotonicNs();
+  mappings_.Sync(now_ns_);
   CheckDevices();
   uint32_t work = PollPort();
   for (uint32_t d = 0; d < max_devices_; ++d) {
@@ -346,6 +350,10 @@ uint32_t SwitchEngine::PollDevice(uint32_t d) {
   QueueCounters& tx = state_.counters[d].switch_tx;
   for (unsigned i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
+    if (!mappings_.Readable(m)) {
+      DropFromDevice(d, DropReason::kStaleZeroCopy, m);
+      continue;
+    }
     const FrameInfo f = ParseMbuf(m);
     if (f.status != FrameStatus::kOk || f.tagged) {
       DropFromDevice(d, f.status == FrameStatus::kRunt ? DropReason::kRunt : DropReason::kDoubleVlan, m);

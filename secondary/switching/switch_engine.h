@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config.h"
+#include "guest_mappings.h"
 #include "mac_table.h"
 #include "routing.h"
 #include "state_layout.h"
@@ -86,6 +87,7 @@ class SwitchEngine {
   bool vmdq_ = false;
   PortTxCaps tx_caps_;
   rte_gso_ctx gso_{};
+  GuestMappings mappings_{state_};  // vswitch-vhost's guest memory (dequeue zero-copy)
   std::vector<Device> devices_;
   std::vector<DeviceView> views_;
   std::array<rte_mbuf*, kBurst> port_tx_{};
