@@ -85,6 +85,7 @@ class SwitchEngine {
   uint32_t max_frame_ = 1514;
   bool software_vm2vm_ = true;
   bool vmdq_ = false;
+  bool port_dma_ = true;  // the port DMAs by IOVA (not a vdev)
   PortTxCaps tx_caps_;
   rte_gso_ctx gso_{};
   GuestMappings mappings_{state_};  // vswitch-vhost's guest memory (dequeue zero-copy)

@@ -45,10 +45,11 @@ class MappingSharer {
   [[nodiscard]] virtual bool Shared(const GuestMapping& mapping) const = 0;
 };
 
-// Where to ask the kernel to place a published mapping: a per-process window far from
-// where DPDK, the heap and libraries live, advanced per mapping and never reused, so the
-// other process rarely finds the address taken and a vswitch-vhost restart (another pid,
-// another window) does not land on addresses the other process still maps.
-[[nodiscard]] void* NextMappingHint(size_t len);
+// Where to ask the kernel to place a published mapping of `len` bytes aligned to `align`
+// (the file's page size): a per-process window far from where DPDK, the heap and
+// libraries live, walked in order, so the other process rarely finds the address taken
+// and a vswitch-vhost restart (another pid, another window) does not land on addresses
+// the other process may still map. nullptr: let the kernel choose.
+[[nodiscard]] void* NextMappingHint(size_t len, size_t align);
 
 }  // namespace vswitch::vhost

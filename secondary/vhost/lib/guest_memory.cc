@@ -63,16 +63,24 @@ bool CopyFromGuest(const GuestMemory& mem, uint64_t gpa, void* dst, uint64_t len
 
 GuestMapping::~GuestMapping() { munmap(base, len); }
 
-void* NextMappingHint(size_t len) {
-  // 0x2000'0000'0000 (32 TiB) and up: above DPDK's memseg reservations (from 4 GiB), below
-  // the top-down mmap area and the stack. 64 GiB per pid slot, 1 GiB steps within it.
-  constexpr uint64_t kBase = 0x200000000000ull;
-  constexpr uint64_t kWindow = 1ull << 36;
-  constexpr uint64_t kStep = 1ull << 30;
-  static std::atomic<uint64_t> used{0};
-  const uint64_t span = (static_cast<uint64_t>(len) + kStep - 1) & ~(kStep - 1);
-  const uint64_t at = used.fetch_add(span);
-  if (at + span > kWindow) return nullptr;  // the kernel chooses
+void* NextMappingHint(size_t len, size_t align) {
+  // 16 TiB and up: above DPDK's memseg reservations (from 4 GiB), below the top-down mmap
+  // area and the stack (near 128 TiB). 256 GiB per pid slot (256 slots), walked in order
+  // and wrapped: an address comes round again only after many mappings, by when the
+  // mapping that had it was retired (and switching unmapped it first, the rule of
+  // shared/mapping_share.h). A hint the kernel cannot honour is ignored (no MAP_FIXED).
+  constexpr uint64_t kBase = 0x100000000000ull;
+  constexpr uint64_t kWindow = 1ull << 38;
+  static std::atomic<uint64_t> next{0};
+  const uint64_t a = std::max<uint64_t>(align, 1ull << 21);
+  if ((a & (a - 1)) != 0 || len == 0 || len > kWindow / 4) return nullptr;
+  const uint64_t span = (static_cast<uint64_t>(len) + a - 1) & ~(a - 1);
+  uint64_t at = 0;
+  uint64_t cur = next.load();
+  do {
+    at = (cur + a - 1) & ~(a - 1);
+    if (at + span > kWindow) at = 0;
+  } while (!next.compare_exchange_weak(cur, at + span));
   const uint64_t window = static_cast<uint64_t>(getpid() & 0xff) * kWindow;
   return reinterpret_cast<void*>(kBase + window + at);
 }
@@ -151,7 +159,7 @@ ProtocolError GuestMemoryTable::Map(const MemoryRegion& region, int fd) {
     keep_fd.Reset(fcntl(fd, F_DUPFD_CLOEXEC, 0));
     if (!keep_fd) return ProtocolError::kMmapFailed;
   }
-  void* hint = sharer_ != nullptr ? NextMappingHint(map_len) : nullptr;
+  void* hint = sharer_ != nullptr ? NextMappingHint(map_len, align) : nullptr;
   void* base = mmap(hint, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
                     static_cast<off_t>(map_offset));
   if (base == MAP_FAILED) return ProtocolError::kMmapFailed;
