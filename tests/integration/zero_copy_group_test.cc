@@ -324,5 +324,58 @@ TEST(ZeroCopyGroupTest, SwitchingKilledUnderTrafficRestartsAndZeroCopyResumes) {
   EXPECT_TRUE(a->process().Running()) << a->process().Log();
 }
 
+// A vswitch-vhost instance dies (kill -9) with zero-copy packets in the rings: switching
+// drops that instance's mappings once it is gone, frees what is left of its packets
+// unread (stale_zero_copy), stays up, and maps the next instance's memory.
+TEST(ZeroCopyGroupTest, VhostKilledSwitchingDropsItsMappingsAndMapsTheNextInstance) {
+  ZeroCopyGroup s;
+  ASSERT_TRUE(s.ok()) << s.why();
+  const pid_t switching = s.g().RolePid("switching");
+  const pid_t old_vhost = s.g().RolePid("vhost");
+  {
+    auto b = std::make_unique<VirtioUser>(
+        s.g().dir(), s.g().socket(1), "rxonly", kMacB, "",
+        std::vector<std::string>{"--tx-first", "--burst=4", std::string("--eth-peer=0,") + kHost});
+    ASSERT_TRUE(s.WaitRegistered(kMacB)) << s.g().Log("switching");
+    const std::string a_in = s.g().dir() / "a_in.pcap", a_out = s.g().dir() / "a_out.pcap";
+    WritePcap(a_in, kMacB, kMacA, 256, 0);
+    auto a = PcapGuest(s, 0, kMacA, a_in, a_out, /*loop=*/true);
+    ASSERT_TRUE(WaitFor([&] { return s.ByReference(0) > 2000; }, 30s)) << s.ZeroCopyReport(0);
+    ASSERT_EQ(kill(old_vhost, SIGKILL), 0);
+    ASSERT_TRUE(s.g().WaitRoleState("vhost", "down"));
+    const std::string gone = "0 guest memory mapping(s) of vswitch-vhost pid " + std::to_string(old_vhost) + " mapped";
+    EXPECT_TRUE(WaitFor([&] { return s.g().Log("switching").find(gone) != std::string::npos; }, 10s))
+        << s.g().Log("switching");
+    EXPECT_EQ(s.Metric("vswitch_zero_copy_mappings"), 0);
+  }  // the guests leave too
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(s.g().RolePid("switching"), switching);
+  EXPECT_EQ(s.g().RoleState("switching"), "up");
+
+  const CommandResult r = s.g().Vswitch({"restart", "vhost"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const pid_t vhost = s.g().RolePid("vhost");
+  ASSERT_NE(vhost, old_vhost);
+  const std::string b_in = s.g().dir() / "b2_in.pcap", b_out = s.g().dir() / "b2_out.pcap";
+  WritePcap(b_in, kHost, kMacB, 1, 1);
+  auto b = PcapGuest(s, 1, kMacB, b_in, b_out);
+  ASSERT_TRUE(WaitFor([&] { return s.g().Status(".devices[1].mac") == kMacB; }, 30s)) << s.g().Log("switching");
+  const double zc = s.ByReference(0), rx = s.VhostPackets(1, "rx");
+  const std::string a_in = s.g().dir() / "a2_in.pcap", a_out = s.g().dir() / "a2_out.pcap";
+  WritePcap(a_in, kMacB, kMacA, 32, 0);
+  auto a = PcapGuest(s, 0, kMacA, a_in, a_out);
+  ASSERT_TRUE(WaitFor([&] { return s.VhostPackets(1, "rx") == rx + 32; }, 30s))
+      << s.VhostPackets(1, "rx") - rx << s.g().Log("switching");
+  EXPECT_TRUE(WaitFor([&] { return s.ByReference(0) == zc + 32; }, 5s)) << s.ZeroCopyReport(0);
+  EXPECT_NE(s.g().Log("switching").find("mapping(s) of vswitch-vhost pid " + std::to_string(vhost) + " mapped"),
+            std::string::npos);
+  b->process().Stop(SIGINT, 10s);
+  const Checked c = CheckPcap(b_out, kMacB, kMacA);
+  EXPECT_EQ(c.good, 32) << c.text;
+  EXPECT_EQ(c.bad, 0) << c.text;
+  EXPECT_EQ(s.g().RolePid("switching"), switching) << "switching never crashed";
+  EXPECT_EQ(s.Metric("vswitch_role_deaths_total", {{"role", "switching"}}), 0);
+}
+
 }  // namespace
 }  // namespace vswitch::test
