@@ -140,8 +140,9 @@ int Driver::Register(const std::string& path, uint64_t flags, const SocketOption
   if ((flags & kRegisterDequeueZeroCopy) != 0) {
     Log(LogLevel::kInfo,
         "VHOST_CONFIG: %s: dequeue zero-copy: guest TX packets of %u bytes or more are passed "
-        "by reference; free them in this process",
-        path.c_str(), kZeroCopyDefaultThreshold);
+        "by reference%s", path.c_str(), kZeroCopyDefaultThreshold,
+        sharer_ != nullptr ? " to processes that map the published guest memory"
+                           : "; read them only in this process");
   }
   if (socket->client()) {
     Socket& s = *socket;

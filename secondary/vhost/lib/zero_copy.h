@@ -24,7 +24,9 @@
 //     are never written (the front-end resets or restores the ring from its base); the
 //     orphan keeps its mappings and its hugepage memory until its refcnt is back to 1
 //     (ReapOrphans), and a table still referenced at exit is left allocated, not freed.
-// The Driver must outlive every zero-copy mbuf freed in this process.
+// Freeing a zero-copy mbuf is safe anywhere and at any time (it only touches the shared
+// info); reading one needs the guest memory mapped at the same address: in this process
+// while the Driver lives, elsewhere through a MappingSharer (guest_mapping.h).
 #pragma once
 
 #include <rte_mbuf.h>
