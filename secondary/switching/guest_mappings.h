@@ -47,7 +47,7 @@ class GuestMappings {
   };
   [[nodiscard]] bool Mapped(uintptr_t addr, uint64_t len) const {
     for (const auto& [start, end] : ranges_) {
-      if (addr >= start && len <= end - addr) return true;
+      if (addr >= start && addr < end && len <= end - addr) return true;
     }
     return false;
   }

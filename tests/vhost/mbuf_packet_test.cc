@@ -332,6 +332,43 @@ TEST_F(ZeroCopyTest, RingStopOrphansInFlightBuffers) {
   ASSERT_TRUE(zc_.Enable(kSize));
 }
 
+// A queue that goes away (the process leaves, the Driver is destroyed) while another
+// process still holds one of its buffers: the shared info stays allocated, so that
+// process's later free decrements memory nobody reuses.
+TEST_F(ZeroCopyTest, AQueueDestroyedWithBuffersHeldLeavesTheirSharedInfoAllocated) {
+  auto local = std::make_unique<ZeroCopyQueue>();
+  ASSERT_TRUE(local->Enable(kSize));
+  q_->Publish(q_->AddReadableBytes(Tx(1000)));
+  rte_mbuf* pkts[1];
+  MbufSink sink(g_pool, pkts, 1);
+  sink.EnableZeroCopy(local.get(), &mem_.table(), &stats_);
+  ASSERT_EQ(DequeuePackets(ring_, config_, sink, 1, stats_, scratch_), 1u);
+  const rte_mbuf_ext_shared_info* shinfo = pkts[0]->next->shinfo;
+  rte_malloc_socket_stats before{};
+  ASSERT_EQ(rte_malloc_get_socket_stats(rte_socket_id(), &before), 0);
+  local.reset();
+  rte_malloc_socket_stats after{};
+  ASSERT_EQ(rte_malloc_get_socket_stats(rte_socket_id(), &after), 0);
+  EXPECT_EQ(after.heap_allocsz_bytes, before.heap_allocsz_bytes) << "not freed: still referenced";
+  EXPECT_EQ(rte_mbuf_ext_refcnt_read(shinfo), 2);
+  rte_pktmbuf_free(pkts[0]);
+  EXPECT_EQ(rte_mbuf_ext_refcnt_read(shinfo), 1);
+  // The descriptor never goes back: the ring is gone with its queue.
+  (void)ring_.PublishUsed();
+  EXPECT_EQ(q_->UsedIdx(), 0);
+}
+
+TEST_F(ZeroCopyTest, AQueueDestroyedWithNothingHeldFreesItsSharedInfo) {
+  rte_malloc_socket_stats before{};
+  ASSERT_EQ(rte_malloc_get_socket_stats(rte_socket_id(), &before), 0);
+  auto local = std::make_unique<ZeroCopyQueue>();
+  ASSERT_TRUE(local->Enable(kSize));
+  local.reset();
+  rte_malloc_socket_stats after{};
+  ASSERT_EQ(rte_malloc_get_socket_stats(rte_socket_id(), &after), 0);
+  EXPECT_EQ(after.heap_allocsz_bytes, before.heap_allocsz_bytes);
+}
+
 // Completion without function pointers: the external buffers' shared info lives in
 // DPDK heap memory, the queue holds one reference of its own, and freeing the mbufs
 // (here, or in any process) only decrements it; free_cb is never called.
