@@ -172,9 +172,11 @@ class ZeroCopyGroup {
 };
 
 // A guest whose port 1 is a pcap: io mode sends `in` out of the virtio port and writes
-// what the virtio port receives into `out`. Forwarding starts 2 s after testpmd (the
-// pcap must not be flushed at start, --no-flush-rx, and frames sent in the first
-// milliseconds after the port starts were seen to get lost with or without zero-copy).
+// what the virtio port receives into `out`. The pcap must not be flushed at start
+// (--no-flush-rx), and forwarding starts 2 s after testpmd, interactively: started at
+// launch, testpmd was seen to publish the pcap's first frames in the virtio TX ring (its
+// avail index) only when it exited, after vswitch had stopped the ring, with or without
+// zero-copy.
 std::unique_ptr<VirtioUser> PcapGuest(ZeroCopyGroup& s, int device, const std::string& mac,
                                       const std::string& in, const std::string& out, bool loop = false) {
   return std::make_unique<VirtioUser>(
