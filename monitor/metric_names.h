@@ -29,6 +29,11 @@ inline constexpr std::string_view kDevicePackets = "vswitch_device_packets_total
 inline constexpr std::string_view kDeviceBytes = "vswitch_device_bytes_total";
 inline constexpr std::string_view kDeviceDrops = "vswitch_device_drops_total";
 inline constexpr std::string_view kDeviceRxRetries = "vswitch_device_rx_retries_total";
+// Dequeue zero-copy (--dequeue-zero-copy).
+inline constexpr std::string_view kZeroCopyPackets = "vswitch_zero_copy_packets_total";
+inline constexpr std::string_view kZeroCopyCopied = "vswitch_zero_copy_copied_total";
+inline constexpr std::string_view kZeroCopyMappings = "vswitch_zero_copy_mappings";
+inline constexpr std::string_view kZeroCopyMappingRefusals = "vswitch_zero_copy_mapping_refusals_total";
 
 // The port: the switching secondary's software counters.
 inline constexpr std::string_view kPortInfo = "vswitch_port_info";
@@ -60,7 +65,8 @@ inline constexpr std::array kAll = {
     kBuildInfo, kRoleUp, kRoleRestarts, kRoleDeaths, kRoleHeartbeatAge, kRoleStartTime,
     kDeviceInfo, kDeviceConnected, kDeviceReady, kDeviceFeaturesInfo, kDeviceFeatureNegotiated,
     kDeviceQueuePairs, kDeviceConnections, kDeviceMacInfo, kDevicePackets, kDeviceBytes,
-    kDeviceDrops, kDeviceRxRetries, kPortInfo, kPortSwitchedPackets, kPortSwitchedBytes,
+    kDeviceDrops, kDeviceRxRetries, kZeroCopyPackets, kZeroCopyCopied, kZeroCopyMappings,
+    kZeroCopyMappingRefusals, kPortInfo, kPortSwitchedPackets, kPortSwitchedBytes,
     kPortDrops, kPortRxPackets, kPortRxBytes, kPortTxPackets, kPortTxBytes, kPortRxMissed,
     kPortRxErrors, kPortTxErrors, kPortRxNoMbuf, kPortXstats, kPortLinkUp, kRingEntries,
     kRingCapacity, kMbufPoolInUse, kMbufPoolAvailable, kMbufPoolSize, kMacTableEntries,

@@ -12,6 +12,7 @@
 #include "metric_names.h"
 #include "role.h"
 #include "version.h"
+#include "zero_copy_reason.h"
 
 namespace vswitch {
 namespace {
@@ -33,9 +34,19 @@ bool QueueMoved(const QueueCounters& q) {
   return false;
 }
 
+bool ZeroCopyMoved(const ZeroCopyCounters& z) {
+  if (Load(z.by_reference) != 0) return true;
+  for (const Counter& c : z.copied) {
+    if (Load(c) != 0) return true;
+  }
+  return false;
+}
+
 bool DeviceMoved(const DeviceCounters& c) {
   for (uint32_t q = 0; q < kMaxQueuePairs; ++q) {
-    if (QueueMoved(c.vhost_rx[q]) || QueueMoved(c.vhost_tx[q])) return true;
+    if (QueueMoved(c.vhost_rx[q]) || QueueMoved(c.vhost_tx[q]) || ZeroCopyMoved(c.vhost_zero_copy[q])) {
+      return true;
+    }
   }
   return QueueMoved(c.switch_rx) || QueueMoved(c.switch_tx);
 }
@@ -66,6 +77,30 @@ struct QueueFamilies {
       "stage=switching, the device's to_vm ring was full (--rx-retry, --rx-retry-num, "
       "--rx-retry-delay); stage=vhost, the guest's RX ring. Rising means the guest reads "
       "slower than traffic arrives; drops with reason ring_full follow when retries run out.");
+
+  FamilyBuilder zero_copy = CounterFamily(
+      metrics::kZeroCopyPackets,
+      "Guest TX packets vswitch-vhost passed to vswitch-switching by reference "
+      "(--dequeue-zero-copy): their payload stayed in guest memory and the guest got the "
+      "descriptors back when the packet was freed. Flat while copied_total rises: see its "
+      "reason label.");
+  FamilyBuilder zero_copy_copied = CounterFamily(
+      metrics::kZeroCopyCopied,
+      "Guest TX packets copied although --dequeue-zero-copy is on, by reason: below_threshold "
+      "(under 512 bytes, expected), cap_reached (half the TX queue in flight: the consumer "
+      "holds packets), region_not_acknowledged (vswitch-switching has not mapped that guest "
+      "memory: right after a connect or a switching restart, or the address was taken "
+      "there), other (no mbufs, odd chains).");
+
+  void AddZeroCopy(const ZeroCopyCounters& z, const std::string& device, uint32_t queue) {
+    const std::string qs = Str(queue);
+    zero_copy.Add({{"device", device}, {"queue", qs}}, Load(z.by_reference));
+    for (std::size_t r = 0; r < kZeroCopyCopyReasonCount; ++r) {
+      zero_copy_copied.Add({{"device", device}, {"queue", qs},
+                            {"reason", std::string(kZeroCopyCopyReasons[r].name)}},
+                           Load(z.copied[r]));
+    }
+  }
 
   void AddQueue(const QueueCounters& q, const std::string& device, const char* stage,
                 const char* direction, uint32_t queue, bool with_retries) {
@@ -188,10 +223,12 @@ void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamil
     // Queue pair 0 always; others while enabled or once they counted something.
     const uint32_t enabled = Load(dev.queue_pairs);
     for (uint32_t p = 0; p < kMaxQueuePairs; ++p) {
-      const bool report = p == 0 || p < enabled || QueueMoved(c.vhost_rx[p]) || QueueMoved(c.vhost_tx[p]);
+      const bool report = p == 0 || p < enabled || QueueMoved(c.vhost_rx[p]) ||
+                          QueueMoved(c.vhost_tx[p]) || ZeroCopyMoved(c.vhost_zero_copy[p]);
       if (!report) continue;
       q.AddQueue(c.vhost_rx[p], id, "vhost", "rx", p, true);
       q.AddQueue(c.vhost_tx[p], id, "vhost", "tx", p, false);
+      q.AddZeroCopy(c.vhost_zero_copy[p], id, p);
     }
     q.AddQueue(c.switch_rx, id, "switching", "rx", 0, true);
     q.AddQueue(c.switch_tx, id, "switching", "tx", 0, false);
@@ -208,6 +245,23 @@ void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamil
   q.bytes.MoveTo(out);
   q.drops.MoveTo(out);
   q.retries.MoveTo(out);
+  q.zero_copy.MoveTo(out);
+  q.zero_copy_copied.MoveTo(out);
+}
+
+void AppendZeroCopyMappings(const SharedState& state, std::vector<prometheus::MetricFamily>& out) {
+  auto mapped = GaugeFamily(metrics::kZeroCopyMappings,
+                            "Guest memory mappings of vswitch-vhost that vswitch-switching maps "
+                            "at the same address (--dequeue-zero-copy), as it last acknowledged. "
+                            "0 with guests connected means every packet is copied.");
+  auto refusals = CounterFamily(metrics::kZeroCopyMappingRefusals,
+                                "Guest memory mappings vswitch-switching could not map at "
+                                "vswitch-vhost's address (address taken, or the fd could not be "
+                                "opened); packets in them are copied.");
+  mapped.Add({}, static_cast<double>(Load(state.mapping_ack.mapped)));
+  refusals.Add({}, Load(state.mapping_ack.refusals));
+  mapped.MoveTo(out);
+  refusals.MoveTo(out);
 }
 
 void AppendPortCounters(const SharedState& state, const std::string& port,
@@ -252,6 +306,7 @@ void AppendStateMetrics(const SharedState& state, const MetricsClock& now,
   build.MoveTo(out);
   AppendRoles(state, now, out);
   AppendDevices(state, out);
+  AppendZeroCopyMappings(state, out);
   AppendPortCounters(state, PortLabel(state), out);
 }
 

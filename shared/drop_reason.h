@@ -22,6 +22,7 @@ enum class DropReason : uint32_t {
   kDoubleVlan,          // stacked VLAN tags are not switched
   kDeviceNotReady,      // the destination device is not connected
   kPortTx,              // the port's TX queue refused the packet
+  kStaleZeroCopy,       // a zero-copy packet whose guest memory is not mapped here
   kCount
 };
 inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::kCount);
@@ -45,6 +46,8 @@ inline constexpr std::array<DropReasonInfo, kDropReasonCount> kDropReasons = {{
     {"double_vlan", "frames with stacked VLAN tags, which vswitch does not switch"},
     {"device_not_ready", "the destination device was not connected"},
     {"port_tx", "the port's transmit queue was full"},
+    {"stale_zero_copy", "a zero-copy guest packet whose guest memory this process no longer maps "
+                        "(left in a ring by a vswitch-vhost instance that restarted): freed unread"},
 }};
 
 [[nodiscard]] constexpr const DropReasonInfo& Describe(DropReason reason) {

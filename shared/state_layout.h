@@ -15,12 +15,15 @@
 
 #include "drop_reason.h"
 #include "role.h"
+#include "zero_copy_reason.h"
 
 namespace vswitch {
 
 inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // Bump on any change to the structs below or to names.h.
-inline constexpr uint32_t kLayoutVersion = 2;  // 2: DeviceL2::connection
+// 2: DeviceL2::connection. 3: guest memory mappings table and its acknowledgement,
+// zero-copy counters, DropReason::kStaleZeroCopy.
+inline constexpr uint32_t kLayoutVersion = 3;
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -93,6 +96,12 @@ struct alignas(kCacheLine) QueueCounters {
   Counter drops[kDropReasonCount];
 };
 
+// Written by vhost: dequeue zero-copy on one guest TX queue.
+struct alignas(kCacheLine) ZeroCopyCounters {
+  Counter by_reference;  // packets passed to vswitch-switching by reference
+  Counter copied[kZeroCopyCopyReasonCount];
+};
+
 struct DeviceCounters {
   // Written by vhost. rx: into the guest (enqueue), tx: out of the guest (dequeue), per
   // queue pair.
@@ -102,6 +111,46 @@ struct DeviceCounters {
   // from_vm ring and routed (to the port or another device).
   QueueCounters switch_rx;
   QueueCounters switch_tx;
+  // Written by vhost, per queue pair's TX queue (--dequeue-zero-copy).
+  ZeroCopyCounters vhost_zero_copy[kMaxQueuePairs];
+};
+
+// Dequeue zero-copy across processes (docs/architecture.md): vswitch-vhost's mappings of
+// guest memory, which vswitch-switching maps at the same addresses so that a packet
+// passed by reference is readable where it is transmitted. 256 entries: 64 memory slots
+// per device (CONFIGURE_MEM_SLOTS) are rarely all used, and a device rarely has more than
+// a few regions (QEMU: 1-3).
+inline constexpr uint32_t kMaxSharedMappings = 256;
+
+// One mapping; fields are atomics because the reader copies them under a sequence lock.
+struct SharedMapping {
+  std::atomic<uint64_t> vhost_va;        // where vswitch-vhost mapped it
+  std::atomic<uint64_t> size;            // bytes mapped
+  std::atomic<uint64_t> file_offset;     // of vhost_va in the file
+  std::atomic<uint64_t> add_generation;  // table generation that added it; 0: entry unused
+  std::atomic<int32_t> fd;               // the file in vswitch-vhost: /proc/<vhost_pid>/fd/<fd>
+  uint32_t reserved;
+};
+
+// Written by vswitch-vhost under a sequence lock: `seq` is odd while it writes.
+struct alignas(kCacheLine) MappingTable {
+  std::atomic<uint64_t> seq;
+  std::atomic<uint64_t> generation;  // bumped by every change; 0: nothing published yet
+  std::atomic<int32_t> vhost_pid;    // the instance whose mappings these are
+  uint32_t reserved;
+  SharedMapping entries[kMaxSharedMappings];
+};
+
+// Written by vswitch-switching under a sequence lock: the table generation it applied.
+struct alignas(kCacheLine) MappingAck {
+  std::atomic<uint64_t> seq;
+  std::atomic<int32_t> switching_pid;  // who applied it
+  std::atomic<int32_t> vhost_pid;      // whose table
+  std::atomic<uint64_t> generation;    // every entry of this generation is mapped or refused
+  std::atomic<uint64_t> refused[kMaxSharedMappings / 64];  // bit: entry index refused
+  // Not under the lock: operator counters.
+  std::atomic<uint64_t> refusals;  // entries refused (address taken, open failed) so far
+  std::atomic<uint64_t> mapped;    // entries mapped now
 };
 
 // Written by the switching secondary.
@@ -141,6 +190,8 @@ struct alignas(kCacheLine) SharedState {
   DeviceL2 l2[kMaxDevices];
   DeviceCounters counters[kMaxDevices];
   PortCounters port;
+  MappingTable mappings;
+  MappingAck mapping_ack;
 };
 
 // The layout is shared by separately built binaries: pin what they rely on.
@@ -155,6 +206,13 @@ static_assert(offsetof(SharedState, layout_version) == 4);
 static_assert(offsetof(SharedState, config) % kCacheLine == 0);
 static_assert(offsetof(SharedState, roles) % kCacheLine == 0);
 static_assert(offsetof(SharedState, counters) % kCacheLine == 0);
+static_assert(sizeof(ZeroCopyCounters) % kCacheLine == 0);
+static_assert(sizeof(SharedMapping) == 40);
+static_assert(offsetof(MappingTable, entries) == 24);
+static_assert(kMaxSharedMappings % 64 == 0);
+static_assert(offsetof(SharedState, mappings) % kCacheLine == 0);
+static_assert(offsetof(SharedState, mapping_ack) % kCacheLine == 0);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<int32_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 
 // Checks a mapped state against this binary's layout. Returns an empty string when it

@@ -1,6 +1,8 @@
 #include "switch_engine.h"
 
+#include <rte_bus.h>
 #include <rte_cycles.h>
+#include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -72,6 +74,14 @@ void SoftwareChecksums(rte_mbuf* m, bool ip, bool l4) {
                    RTE_MBUF_F_TX_UDP_SEG);
 }
 
+// Every segment has an IOVA a device can DMA.
+bool DmaReady(const rte_mbuf* m) {
+  for (const rte_mbuf* seg = m; seg != nullptr; seg = seg->next) {
+    if (seg->buf_iova == RTE_BAD_IOVA) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 SwitchEngine::SwitchEngine(SharedState& state, const SwitchingOptions& options)
@@ -120,6 +130,14 @@ bool SwitchEngine::Init(std::string* error) {
     return false;
   }
   tx_caps_ = PortTxCapsFrom(conf.txmode.offloads);
+  // A virtual port (net_tap, net_pcap, ...) reads mbuf data through its virtual
+  // address; a device on a real bus DMAs it by IOVA, which zero-copy buffers in guest
+  // memory do not have unless the EAL runs in IOVA-as-VA mode.
+  rte_eth_dev_info dev_info{};
+  if (rte_eth_dev_info_get(port_, &dev_info) == 0 && dev_info.device != nullptr) {
+    const rte_bus* bus = rte_dev_bus(dev_info.device);
+    port_dma_ = bus == nullptr || std::strcmp(rte_bus_name(bus), "vdev") != 0;
+  }
   gso_.direct_pool = pool_;
   gso_.indirect_pool = pool_;
   gso_.gso_types = RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_UDP_TSO;
@@ -142,6 +160,9 @@ bool SwitchEngine::Init(std::string* error) {
           options_.rx_retry_num, options_.rx_retry_delay_us, max_frame_, tx_caps_.vlan_insert,
           tx_caps_.tcp_tso, tx_caps_.multi_segs);
   AdoptLearnedTable();
+  // Zero-copy packets a previous instance left may be waiting in the from_vm rings: map
+  // the guest memory they point into before reading any of them.
+  mappings_.Sync(MonotonicNs());
   next_stats_ns_ = MonotonicNs() + uint64_t{options_.stats_s} * 1'000'000'000ull;
   return true;
 }
@@ -288,6 +309,7 @@ void SwitchEngine::CheckDevices() {
 
 uint32_t SwitchEngine::Poll() {
   now_ns_ = MonotonicNs();
+  mappings_.Sync(now_ns_);
   CheckDevices();
   uint32_t work = PollPort();
   for (uint32_t d = 0; d < max_devices_; ++d) {
@@ -346,6 +368,10 @@ uint32_t SwitchEngine::PollDevice(uint32_t d) {
   QueueCounters& tx = state_.counters[d].switch_tx;
   for (unsigned i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
+    if (!mappings_.Readable(m)) {
+      DropFromDevice(d, DropReason::kStaleZeroCopy, m);
+      continue;
+    }
     const FrameInfo f = ParseMbuf(m);
     if (f.status != FrameStatus::kOk || f.tagged) {
       DropFromDevice(d, f.status == FrameStatus::kRunt ? DropReason::kRunt : DropReason::kDoubleVlan, m);
@@ -455,6 +481,17 @@ void SwitchEngine::FlushDue(uint64_t now_ns) {
 
 void SwitchEngine::ToPort(uint32_t src_device, rte_mbuf* m) {
   QueueCounters& tx = state_.counters[src_device].switch_tx;
+  if (port_dma_ && !DmaReady(m)) {
+    // A zero-copy packet without IOVAs (guest memory, IOVA-as-PA mode): the NIC could
+    // not read it. Copy it into pool memory.
+    rte_mbuf* c = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
+    rte_pktmbuf_free(m);
+    if (c == nullptr) {
+      Bump(tx.drops[Idx(DropReason::kNoMbuf)]);
+      return;
+    }
+    m = c;
+  }
   TxPlan plan = PlanPortTx(tx_caps_, m->ol_flags, m->nb_segs);
   m->vlan_tci = VlanOfDevice(src_device);
   if (plan.offload_vlan) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config.h"
+#include "guest_mappings.h"
 #include "mac_table.h"
 #include "routing.h"
 #include "state_layout.h"
@@ -84,8 +85,10 @@ class SwitchEngine {
   uint32_t max_frame_ = 1514;
   bool software_vm2vm_ = true;
   bool vmdq_ = false;
+  bool port_dma_ = true;  // the port DMAs by IOVA (not a vdev)
   PortTxCaps tx_caps_;
   rte_gso_ctx gso_{};
+  GuestMappings mappings_{state_};  // vswitch-vhost's guest memory (dequeue zero-copy)
   std::vector<Device> devices_;
   std::vector<DeviceView> views_;
   std::array<rte_mbuf*, kBurst> port_tx_{};

@@ -11,6 +11,7 @@
 #include "feature_bits.h"
 #include "idle_backoff.h"
 #include "log.h"
+#include "mapping_publisher.h"
 #include "names.h"
 #include "secondary_main.h"
 #include "vhost_forwarder.h"
@@ -62,8 +63,13 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
     VSW_LOG(ERR, "the primary's mbuf pool %s is missing", kMbufPool);
     return 1;
   }
+  // Declared before the driver: the driver's zero-copy slots hand their mappings back to
+  // it when they go. Always made, so a table an earlier instance published is cleared.
+  MappingPublisher publisher(state);
   vhost::Driver driver;
-  VhostForwarder forwarder(driver, state, pool, o.socket_files);
+  if (o.dequeue_zero_copy) driver.SetMappingSharer(&publisher);
+  VhostForwarder forwarder(driver, state, pool, o.socket_files,
+                           o.dequeue_zero_copy ? &publisher : nullptr);
   std::string error;
   vhost::SocketOptions socket_options;
   if (!forwarder.LookupRings(o.client, &error) || !SocketOwnership(o, &socket_options, &error)) {
@@ -81,15 +87,13 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
   });
   uint64_t flags = 0;
   if (o.client) flags |= vhost::kRegisterClient;
-  // Dequeue zero-copy mbufs carry a free callback of this process (zero_copy.h), and
-  // vswitch-vhost hands every guest packet to vswitch-switching through a ring: the
-  // switching process would free them and call into an address of ours. Until guest
-  // memory is shared with the transmitting process (docs/architecture.md "Dequeue
-  // zero-copy across processes"), the group copies; the library's zero-copy serves
-  // single-process users (harness, benchmark).
+  // Guest TX packets of 512 bytes or more go to vswitch-switching by reference once it
+  // has mapped the guest's memory (docs/architecture.md "Dequeue zero-copy across
+  // processes"); until then, and below the threshold, they are copied (and counted).
   if (o.dequeue_zero_copy) {
-    VSW_LOG(WARNING, "--dequeue-zero-copy: guest packets leave this process, so they are copied "
-                     "(zero-copy is single-process only in this version)");
+    flags |= vhost::kRegisterDequeueZeroCopy;
+    VSW_LOG(INFO, "--dequeue-zero-copy: guest memory is published for vswitch-switching to map "
+                  "at the same addresses");
   }
   for (const std::string& path : o.socket_files) {
     if (driver.Register(path, flags, socket_options, &error) != 0) {

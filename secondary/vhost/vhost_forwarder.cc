@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "log.h"
 #include "names.h"
+#include "zero_copy.h"
 
 namespace vswitch {
 namespace {
@@ -27,6 +28,27 @@ uint32_t DrainRing(rte_ring* ring) {
   }
 }
 
+// The library's copy reasons are copied into shared memory index by index.
+static_assert(vhost::kZeroCopyCopyReasonCount == kZeroCopyCopyReasonCount);
+static_assert(static_cast<size_t>(vhost::ZeroCopyCopyReason::kBelowThreshold) ==
+              static_cast<size_t>(ZeroCopyCopyReason::kBelowThreshold));
+static_assert(static_cast<size_t>(vhost::ZeroCopyCopyReason::kCapReached) ==
+              static_cast<size_t>(ZeroCopyCopyReason::kCapReached));
+static_assert(static_cast<size_t>(vhost::ZeroCopyCopyReason::kRegionNotShared) ==
+              static_cast<size_t>(ZeroCopyCopyReason::kRegionNotShared));
+static_assert(static_cast<size_t>(vhost::ZeroCopyCopyReason::kOther) ==
+              static_cast<size_t>(ZeroCopyCopyReason::kOther));
+
+// Adds what `now` moved past `seen` to `shared` (the library's counter only grows, except
+// when a new connection resets it).
+void Forward(uint64_t now, uint64_t& seen, Counter& shared) {
+  if (now < seen) seen = 0;
+  if (now > seen) {
+    Bump(shared, now - seen);
+    seen = now;
+  }
+}
+
 }  // namespace
 
 DropReason SharedDropReason(vhost::DropReason reason) {
@@ -42,8 +64,13 @@ DropReason SharedDropReason(vhost::DropReason reason) {
 }
 
 VhostForwarder::VhostForwarder(vhost::Driver& driver, SharedState& state, rte_mempool* pool,
-                               std::vector<std::string> sockets)
-    : driver_(driver), state_(state), pool_(pool), sockets_(std::move(sockets)), slots_(sockets_.size()) {}
+                               std::vector<std::string> sockets, MappingPublisher* publisher)
+    : driver_(driver),
+      state_(state),
+      pool_(pool),
+      sockets_(std::move(sockets)),
+      slots_(sockets_.size()),
+      publisher_(publisher) {}
 
 VhostForwarder::~VhostForwarder() { Shutdown(); }
 
@@ -138,6 +165,9 @@ uint32_t VhostForwarder::Poll() {
         SyncDropCounters(i, slot);
       }
     }
+    // Zero-copy buffers of stopped rings, and mappings switching no longer maps.
+    (void)driver_.ReapZeroCopyOrphans();
+    if (publisher_ != nullptr) (void)publisher_->Tick();
   }
   return work;
 }
@@ -161,12 +191,7 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
     if (vid >= 0) {
       const int pairs = driver_.GetQueueNum(vid);
       slot.queue_pairs = static_cast<uint16_t>(pairs > 0 ? std::min<int>(pairs, kMaxQueuePairs) : 1);
-      for (uint16_t q = 0; q < 2 * kMaxQueuePairs; ++q) {
-        const vhost::QueueStats* stats = driver_.GetQueueStats(vid, q);
-        for (size_t r = 0; r < vhost::kDropReasonCount; ++r) {
-          slot.seen_drops[q][r] = stats ? stats->drops[r].Get() : 0;
-        }
-      }
+      SeeCounters(slot, vid);
     }
   }
   if (vid < 0) return 0;
@@ -192,11 +217,7 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
 
   // Guest RX: hold what the ring gave us until the guest has room (the ring backs up and
   // the switching secondary's RX retry applies), spreading bursts over the queue pairs.
-  if (slot.pending_count == 0) {
-    slot.pending_start = 0;
-    slot.pending_count = static_cast<uint16_t>(
-        rte_ring_sc_dequeue_burst(slot.to_vm, reinterpret_cast<void**>(slot.pending.data()), kBurst, nullptr));
-  }
+  if (slot.pending_count == 0) TakeToVm(index, slot);
   if (slot.pending_count > 0) {
     const uint16_t q = slot.next_rx_queue;
     slot.next_rx_queue = static_cast<uint16_t>((q + 1) % slot.queue_pairs);
@@ -216,6 +237,45 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
   return work;
 }
 
+void VhostForwarder::SeeCounters(Slot& slot, int vid) {
+  for (uint16_t q = 0; q < 2 * kMaxQueuePairs; ++q) {
+    const vhost::QueueStats* stats = driver_.GetQueueStats(vid, q);
+    for (size_t r = 0; r < vhost::kDropReasonCount; ++r) {
+      slot.seen_drops[q][r] = stats ? stats->drops[r].Get() : 0;
+    }
+    if (q % 2 == 0) continue;
+    auto& zc = slot.seen_zc[q / 2];
+    zc[0] = stats ? stats->zero_copy.Get() : 0;
+    for (size_t r = 0; r < vhost::kZeroCopyCopyReasonCount; ++r) {
+      zc[1 + r] = stats ? stats->zero_copy_copied[r].Get() : 0;
+    }
+  }
+}
+
+void VhostForwarder::TakeToVm(uint32_t index, Slot& slot) {
+  slot.pending_start = 0;
+  const unsigned n =
+      rte_ring_sc_dequeue_burst(slot.to_vm, reinterpret_cast<void**>(slot.pending.data()), kBurst, nullptr);
+  uint16_t kept = 0;
+  uint32_t stale = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    rte_mbuf* m = slot.pending[i];
+    // A zero-copy packet a previous vswitch-vhost instance made (before a restart) points
+    // into guest memory this process never mapped: free it (its shared info is in
+    // hugepage memory, still allocated) without reading it.
+    if (!vhost::ExternalBuffersAreOurs(m)) {
+      rte_pktmbuf_free(m);
+      ++stale;
+      continue;
+    }
+    slot.pending[kept++] = m;
+  }
+  slot.pending_count = kept;
+  if (stale > 0) {
+    Bump(state_.counters[index].vhost_rx[0].drops[static_cast<size_t>(DropReason::kStaleZeroCopy)], stale);
+  }
+}
+
 void VhostForwarder::SyncDropCounters(uint32_t index, Slot& slot) {
   DeviceCounters& counters = state_.counters[index];
   for (uint16_t q = 0; q < 2 * slot.queue_pairs; ++q) {
@@ -223,13 +283,15 @@ void VhostForwarder::SyncDropCounters(uint32_t index, Slot& slot) {
     if (stats == nullptr) continue;
     QueueCounters& qc = (q % 2 == 0) ? counters.vhost_rx[q / 2] : counters.vhost_tx[q / 2];
     for (size_t r = 0; r < vhost::kDropReasonCount; ++r) {
-      const uint64_t now = stats->drops[r].Get();
-      uint64_t& seen = slot.seen_drops[q][r];
-      if (now < seen) seen = 0;  // the library reset the queue's counters
-      if (now > seen) {
-        Bump(qc.drops[static_cast<size_t>(SharedDropReason(static_cast<vhost::DropReason>(r)))], now - seen);
-        seen = now;
-      }
+      Forward(stats->drops[r].Get(), slot.seen_drops[q][r],
+              qc.drops[static_cast<size_t>(SharedDropReason(static_cast<vhost::DropReason>(r)))]);
+    }
+    if (q % 2 == 0) continue;
+    ZeroCopyCounters& zc = counters.vhost_zero_copy[q / 2];
+    auto& seen = slot.seen_zc[q / 2];
+    Forward(stats->zero_copy.Get(), seen[0], zc.by_reference);
+    for (size_t r = 0; r < vhost::kZeroCopyCopyReasonCount; ++r) {
+      Forward(stats->zero_copy_copied[r].Get(), seen[1 + r], zc.copied[r]);
     }
   }
 }

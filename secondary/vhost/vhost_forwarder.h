@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "driver.h"
+#include "mapping_publisher.h"
 #include "queue_stats.h"
 #include "state_layout.h"
 
@@ -26,8 +27,10 @@ class VhostForwarder {
   static constexpr uint16_t kBurst = 32;
 
   // `sockets[i]` is device slot i; its rings must exist (the primary made max_devices).
+  // `publisher`: non-null with --dequeue-zero-copy (its retired mappings are checked in
+  // Poll).
   VhostForwarder(vhost::Driver& driver, SharedState& state, rte_mempool* pool,
-                 std::vector<std::string> sockets);
+                 std::vector<std::string> sockets, MappingPublisher* publisher = nullptr);
   ~VhostForwarder();
 
   // Finds the rings and publishes the slots in the device table; false with *error when
@@ -58,11 +61,17 @@ class VhostForwarder {
     std::array<rte_mbuf*, kBurst> pending{};
     // Last values of the library's drop counters copied into shared memory, per vring.
     std::array<std::array<uint64_t, vhost::kDropReasonCount>, 2 * kMaxQueuePairs> seen_drops{};
+    // Likewise for the zero-copy counters of each TX queue: by reference, then copied.
+    std::array<std::array<uint64_t, 1 + vhost::kZeroCopyCopyReasonCount>, kMaxQueuePairs> seen_zc{};
   };
 
   [[nodiscard]] int SlotOf(const std::string& path) const;
   uint32_t PollDevice(uint32_t index, Slot& slot);
   void SyncDropCounters(uint32_t index, Slot& slot);
+  void SeeCounters(Slot& slot, int vid);
+  // Takes the next burst of to_vm into `pending`, freeing unread what this process
+  // cannot read (zero-copy buffers of an earlier vhost instance).
+  void TakeToVm(uint32_t index, Slot& slot);
   void FreePending(Slot& slot);
 
   vhost::Driver& driver_;
@@ -70,6 +79,7 @@ class VhostForwarder {
   rte_mempool* pool_;
   std::vector<std::string> sockets_;
   std::vector<Slot> slots_;
+  MappingPublisher* publisher_;
   uint64_t next_sync_ns_ = 0;
 };
 

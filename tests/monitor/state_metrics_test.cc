@@ -135,6 +135,25 @@ TEST_F(StateMetricsTest, QueueCountersAndDropReasonsComeFromSharedMemory) {
   for (const auto& r : kDropReasons) EXPECT_TRUE(reasons.count(std::string(r.name))) << r.name;
 }
 
+TEST_F(StateMetricsTest, ZeroCopyPacketsAndCopyReasonsPerQueue) {
+  ConnectDevice(0, "/run/vswitch/vm0.sock");
+  ZeroCopyCounters& z = state_->counters[0].vhost_zero_copy[0];
+  Bump(z.by_reference, 40);
+  Bump(z.copied[static_cast<size_t>(ZeroCopyCopyReason::kBelowThreshold)], 6);
+  Bump(z.copied[static_cast<size_t>(ZeroCopyCopyReason::kRegionNotShared)], 2);
+  state_->mapping_ack.mapped = 3;
+  Bump(state_->mapping_ack.refusals);
+  const Families f = Collect();
+  EXPECT_EQ(Value(f, metrics::kZeroCopyPackets, {{"device", "0"}, {"queue", "0"}}), 40);
+  EXPECT_EQ(Value(f, metrics::kZeroCopyCopied, {{"device", "0"}, {"queue", "0"}, {"reason", "below_threshold"}}), 6);
+  EXPECT_EQ(Value(f, metrics::kZeroCopyCopied,
+                  {{"device", "0"}, {"queue", "0"}, {"reason", "region_not_acknowledged"}}), 2);
+  EXPECT_EQ(Value(f, metrics::kZeroCopyCopied, {{"device", "0"}, {"queue", "0"}, {"reason", "cap_reached"}}), 0);
+  EXPECT_EQ(LabelValues(f, metrics::kZeroCopyCopied, "reason").size(), kZeroCopyCopyReasonCount);
+  EXPECT_EQ(Value(f, metrics::kZeroCopyMappings, {}), 3);
+  EXPECT_EQ(Value(f, metrics::kZeroCopyMappingRefusals, {}), 1);
+}
+
 TEST_F(StateMetricsTest, ReportsConfiguredDevicesAndAnyThatCounted) {
   ConnectDevice(0, "/s0");
   ConnectDevice(1, "/s1");

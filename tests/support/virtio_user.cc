@@ -22,14 +22,33 @@ std::string MacHex(const std::string& mac) {
 
 VirtioUser::VirtioUser(const TempDir& dir, const std::string& socket, const std::string& mode,
                        const std::string& mac, const std::string& vdev_extra,
-                       const std::vector<std::string>& extra)
+                       const std::vector<std::string>& extra,
+                       const std::vector<std::string>& eal_extra,
+                       std::chrono::milliseconds start_after)
     : prefix_(UniqueName("vu") + "n" + std::to_string(g_instances++)) {
   std::vector<std::string> argv = {
       "dpdk-testpmd", "--no-pci", "--single-file-segments", "--file-prefix=" + prefix_,
       "-l", "0,1", "--main-lcore", "1", "-m", "256", "--no-telemetry",
-      "--vdev", "net_virtio_user0,path=" + socket + ",mac=" + mac + vdev_extra,
-      "--", "--forward-mode=" + mode, "--stats-period", "1", "--txpkts=64", "--total-num-mbufs=8192"};
+      "--vdev", "net_virtio_user0,path=" + socket + ",mac=" + mac + vdev_extra};
+  argv.insert(argv.end(), eal_extra.begin(), eal_extra.end());
+  for (std::string a : {std::string("--"), "--forward-mode=" + mode, std::string("--txpkts=64"),
+                        std::string("--total-num-mbufs=8192")}) {
+    argv.push_back(std::move(a));
+  }
+  if (start_after.count() > 0) {
+    argv.push_back("-i");
+  } else {
+    argv.push_back("--stats-period");
+    argv.push_back("1");
+  }
   argv.insert(argv.end(), extra.begin(), extra.end());
+  if (start_after.count() > 0) {
+    // testpmd reads "start" from a pipe fed after the delay; exec keeps its pid ours.
+    const std::string delay = std::to_string(start_after.count() / 1000.0);
+    argv.insert(argv.begin(), {"bash", "-c",
+                               "exec 3< <(sleep " + delay + "; echo start; exec sleep 100000); exec \"$@\" <&3",
+                               "bash"});
+  }
   process_ = Process(argv, dir / (prefix_ + ".log"));
 }
 

@@ -3,6 +3,7 @@
 // hugepage files and runtime directory removed, when the object goes away.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -15,10 +16,16 @@ class VirtioUser {
  public:
   // `mode`: testpmd forward mode (txonly, rxonly, macswap, io, ...). `vdev_extra` is
   // appended to the vdev string (",server=1", ",queues=2", ",mrg_rxbuf=1"); `extra` to
-  // testpmd's own arguments.
+  // testpmd's own arguments; `eal_extra` to the EAL arguments (a second port:
+  // {"--vdev", "net_pcap0,rx_pcap=...,tx_pcap=..."}; the virtio-user port stays port 0).
+  // `start_after` > 0: testpmd runs interactive and is told to "start" forwarding only
+  // then (no periodic stats, so LastStat finds nothing): a guest whose first frames must
+  // not race the back-end's ring setup.
   VirtioUser(const TempDir& dir, const std::string& socket, const std::string& mode,
              const std::string& mac, const std::string& vdev_extra = "",
-             const std::vector<std::string>& extra = {});
+             const std::vector<std::string>& extra = {},
+             const std::vector<std::string>& eal_extra = {},
+             std::chrono::milliseconds start_after = {});
   ~VirtioUser();
   VirtioUser(const VirtioUser&) = delete;
   VirtioUser& operator=(const VirtioUser&) = delete;

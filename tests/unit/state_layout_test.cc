@@ -39,7 +39,20 @@ TEST(StateLayoutTest, EveryWriterOwnsWholeCacheLines) {
   EXPECT_EQ(offsetof(SharedState, port) % kCacheLine, 0u);
   EXPECT_EQ(offsetof(DeviceCounters, vhost_tx) % kCacheLine, 0u);
   EXPECT_EQ(offsetof(DeviceCounters, switch_rx) % kCacheLine, 0u);
+  EXPECT_EQ(offsetof(DeviceCounters, vhost_zero_copy) % kCacheLine, 0u);
+  // Zero-copy: vhost writes the mappings table, switching the acknowledgement.
+  EXPECT_EQ(offsetof(SharedState, mappings) % kCacheLine, 0u);
+  EXPECT_EQ(offsetof(SharedState, mapping_ack) % kCacheLine, 0u);
+  EXPECT_GE(offsetof(SharedState, mapping_ack), offsetof(SharedState, mappings) + sizeof(MappingTable));
   EXPECT_EQ(alignof(SharedState), kCacheLine);
+}
+
+TEST(StateLayoutTest, EveryZeroCopyCopyReasonHasANameAndHelp) {
+  for (const auto& info : kZeroCopyCopyReasons) {
+    EXPECT_FALSE(info.name.empty());
+    EXPECT_GT(info.help.size(), 20u);
+    EXPECT_EQ(info.name.find(' '), std::string_view::npos) << "label value: " << info.name;
+  }
 }
 
 TEST(StateLayoutTest, BumpAddsForTheSingleWriter) {

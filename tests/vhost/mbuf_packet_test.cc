@@ -5,6 +5,8 @@
 #include <rte_eal.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
+#include <rte_malloc.h>
+#include <rte_memory.h>
 #include <rte_mbuf.h>
 #include <rte_tcp.h>
 #include <sys/mman.h>
@@ -200,14 +202,14 @@ class ZeroCopyTest : public ::testing::Test {
     mem_.AddRegion(0x100000, 1 << 20);
     q_ = std::make_unique<test::MockSplitQueue>(mem_, kSize, 0x100000, 0x110000, 0xf0000);
     ring_.Init(q_->Layout(), &mem_.table(), 0, RingOptions{});
-    zc_.Enable(kSize);  // cap: half the queue
+    ASSERT_TRUE(zc_.Enable(kSize));  // cap: half the queue
   }
   void TearDown() override {
     zc_.Stop([&](uint16_t h) { ring_.PutUsed(h, 0); });
   }
   uint32_t Dequeue(rte_mbuf** pkts, uint32_t n) {
     MbufSink sink(g_pool, pkts, n);
-    sink.EnableZeroCopy(&zc_, &mem_.table());
+    sink.EnableZeroCopy(&zc_, &mem_.table(), &stats_);
     (void)DequeuePackets(ring_, config_, sink, n, stats_, scratch_);
     return sink.count();
   }
@@ -320,10 +322,170 @@ TEST_F(ZeroCopyTest, RingStopOrphansInFlightBuffers) {
   ASSERT_EQ(Dequeue(pkts, 1), 1u);
   zc_.Stop([&](uint16_t h) { ring_.PutUsed(h, 0); });
   EXPECT_FALSE(zc_.enabled());
-  rte_pktmbuf_free(pkts[0]);  // the callback finds its slot orphaned and cleans up
+  EXPECT_EQ(zc_.orphans(), 1u);
+  EXPECT_EQ(zc_.ReapOrphans(), 0u) << "still held";
+  rte_pktmbuf_free(pkts[0]);  // wherever this runs, it only decrements the refcnt
+  EXPECT_EQ(zc_.ReapOrphans(), 1u);
+  EXPECT_EQ(zc_.orphans(), 0u);
+  (void)ring_.PublishUsed();
+  EXPECT_EQ(q_->UsedIdx(), 0) << "an orphan's used element is never written";
+  ASSERT_TRUE(zc_.Enable(kSize));
+}
+
+// A queue that goes away (the process leaves, the Driver is destroyed) while another
+// process still holds one of its buffers: the shared info stays allocated, so that
+// process's later free decrements memory nobody reuses.
+TEST_F(ZeroCopyTest, AQueueDestroyedWithBuffersHeldLeavesTheirSharedInfoAllocated) {
+  auto local = std::make_unique<ZeroCopyQueue>();
+  ASSERT_TRUE(local->Enable(kSize));
+  q_->Publish(q_->AddReadableBytes(Tx(1000)));
+  rte_mbuf* pkts[1];
+  MbufSink sink(g_pool, pkts, 1);
+  sink.EnableZeroCopy(local.get(), &mem_.table(), &stats_);
+  ASSERT_EQ(DequeuePackets(ring_, config_, sink, 1, stats_, scratch_), 1u);
+  const rte_mbuf_ext_shared_info* shinfo = pkts[0]->next->shinfo;
+  rte_malloc_socket_stats before{};
+  ASSERT_EQ(rte_malloc_get_socket_stats(rte_socket_id(), &before), 0);
+  local.reset();
+  rte_malloc_socket_stats after{};
+  ASSERT_EQ(rte_malloc_get_socket_stats(rte_socket_id(), &after), 0);
+  EXPECT_EQ(after.heap_allocsz_bytes, before.heap_allocsz_bytes) << "not freed: still referenced";
+  EXPECT_EQ(rte_mbuf_ext_refcnt_read(shinfo), 2);
+  rte_pktmbuf_free(pkts[0]);
+  EXPECT_EQ(rte_mbuf_ext_refcnt_read(shinfo), 1);
+  // The descriptor never goes back: the ring is gone with its queue.
   (void)ring_.PublishUsed();
   EXPECT_EQ(q_->UsedIdx(), 0);
-  zc_.Enable(kSize);
+}
+
+TEST_F(ZeroCopyTest, AQueueDestroyedWithNothingHeldFreesItsSharedInfo) {
+  rte_malloc_socket_stats before{};
+  ASSERT_EQ(rte_malloc_get_socket_stats(rte_socket_id(), &before), 0);
+  auto local = std::make_unique<ZeroCopyQueue>();
+  ASSERT_TRUE(local->Enable(kSize));
+  local.reset();
+  rte_malloc_socket_stats after{};
+  ASSERT_EQ(rte_malloc_get_socket_stats(rte_socket_id(), &after), 0);
+  EXPECT_EQ(after.heap_allocsz_bytes, before.heap_allocsz_bytes);
+}
+
+// Completion without function pointers: the external buffers' shared info lives in
+// DPDK heap memory, the queue holds one reference of its own, and freeing the mbufs
+// (here, or in any process) only decrements it; free_cb is never called.
+TEST_F(ZeroCopyTest, FreeingOnlyDecrementsTheSharedRefcount) {
+  const auto tx = Tx(1446);
+  const uint16_t h = q_->AddReadableBytes(tx, std::vector<uint32_t>{12, 500, 400});
+  q_->Publish(h);
+  rte_mbuf* pkts[1];
+  ASSERT_EQ(Dequeue(pkts, 1), 1u);
+  rte_mbuf* m = pkts[0];
+  ASSERT_GE(m->nb_segs, 3);
+  const rte_mbuf_ext_shared_info* shinfo = m->next->shinfo;
+  // In rte_malloc memory (the same address in every process), not this process's heap.
+  EXPECT_NE(rte_mem_virt2memseg(shinfo, nullptr), nullptr);
+  const uint16_t pieces = static_cast<uint16_t>(m->nb_segs - 1);
+  EXPECT_EQ(rte_mbuf_ext_refcnt_read(shinfo), pieces + 1);
+  for (rte_mbuf* s = m->next; s != nullptr; s = s->next) EXPECT_EQ(s->shinfo, shinfo);
+  EXPECT_TRUE(ExternalBuffersAreOurs(m));
+  // Another process's instance tag: a buffer we must not read.
+  auto* shared = reinterpret_cast<ZeroCopyShared*>(const_cast<rte_mbuf_ext_shared_info*>(shinfo));
+  const uint64_t owner = shared->owner;
+  shared->owner = owner ^ 1;
+  EXPECT_FALSE(ExternalBuffersAreOurs(m));
+  shared->owner = owner;
+  // Freeing one piece by hand (as a consumer splitting the chain would): still in flight.
+  rte_mbuf* last = m;
+  while (last->next->next != nullptr) last = last->next;
+  rte_mbuf* tail = last->next;
+  last->next = nullptr;
+  m->nb_segs = static_cast<uint16_t>(m->nb_segs - 1);
+  rte_pktmbuf_free(tail);
+  EXPECT_EQ(rte_mbuf_ext_refcnt_read(shinfo), pieces);
+  EXPECT_EQ(Reap(), 0u);
+  EXPECT_EQ(q_->UsedIdx(), 0);
+  rte_pktmbuf_free(m);
+  EXPECT_EQ(rte_mbuf_ext_refcnt_read(shinfo), 1) << "ours is left; free_cb never ran";
+  const unsigned avail = rte_mempool_avail_count(g_pool);
+  EXPECT_EQ(Reap(), 1u);
+  ASSERT_EQ(q_->UsedIdx(), 1);
+  EXPECT_EQ(q_->Used(0).id, h);
+  EXPECT_EQ(rte_mempool_avail_count(g_pool), avail) << "the mbufs went back to the pool when freed";
+  EXPECT_EQ(stats_.zero_copy.Get(), 1u);
+}
+
+// An indirect mbuf attached to a zero-copy segment (rte_pktmbuf_clone, rte_gso) holds a
+// reference too: the descriptor goes back only when the clone is freed as well.
+TEST_F(ZeroCopyTest, ClonesHoldTheDescriptorUntilFreed) {
+  q_->Publish(q_->AddReadableBytes(Tx(1000)));
+  rte_mbuf* pkts[1];
+  ASSERT_EQ(Dequeue(pkts, 1), 1u);
+  rte_mbuf* clone = rte_pktmbuf_clone(pkts[0], g_pool);
+  ASSERT_NE(clone, nullptr);
+  rte_pktmbuf_free(pkts[0]);
+  EXPECT_EQ(Reap(), 0u);
+  rte_pktmbuf_free(clone);
+  EXPECT_EQ(Reap(), 1u);
+  EXPECT_EQ(q_->UsedIdx(), 1);
+}
+
+TEST_F(ZeroCopyTest, CopiedPacketsAreCountedByReason) {
+  q_->Publish(q_->AddReadableBytes(Tx(200)));  // 254 bytes: below 512
+  for (int i = 0; i < 10; ++i) q_->Publish(q_->AddReadableBytes(Tx(1000)));  // cap 8
+  rte_mbuf* pkts[16] = {};
+  ASSERT_EQ(Dequeue(pkts, 16), 11u);
+  EXPECT_EQ(stats_.zero_copy.Get(), 8u);
+  EXPECT_EQ(stats_.zero_copy_copied[static_cast<size_t>(ZeroCopyCopyReason::kBelowThreshold)].Get(), 1u);
+  EXPECT_EQ(stats_.zero_copy_copied[static_cast<size_t>(ZeroCopyCopyReason::kCapReached)].Get(), 2u);
+  for (auto* m : pkts) {
+    if (m != nullptr) rte_pktmbuf_free(m);
+  }
+  EXPECT_EQ(Reap(), 8u);
+}
+
+// A sharer that has not (or has) the other process's acknowledgement for a mapping.
+class FakeSharer final : public MappingSharer {
+ public:
+  void Publish(GuestMapping& m) override { m.share_index = published_++; }
+  void Retire(std::unique_ptr<GuestMapping> m) override { retired_.push_back(std::move(m)); }
+  [[nodiscard]] bool Shared(const GuestMapping&) const override { return shared_; }
+  bool shared_ = false;
+  int published_ = 0;
+  std::vector<std::unique_ptr<GuestMapping>> retired_;
+};
+
+TEST_F(ZeroCopyTest, UnsharedRegionsAreCopiedAndRetiredMappingsGoToTheSharer) {
+  FakeSharer sharer;
+  mem_.table().set_sharer(&sharer);
+  const int fd = memfd_create("zc", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 1 << 16), 0);
+  const MemoryRegion region{0x10000000, 1 << 16, 0x7e0000000000ull, 0};
+  ASSERT_EQ(mem_.table().Map(region, fd), ProtocolError::kNone);
+  close(fd);
+  ASSERT_EQ(sharer.published_, 1);
+  const auto tx = Tx(1446);
+  mem_.Write(0x10000000, tx);
+  const test::BufferSpec spec[] = {{static_cast<uint32_t>(tx.size()), false, 0x10000000}};
+  q_->Publish(q_->AddChain(spec));
+  rte_mbuf* pkts[2];
+  ASSERT_EQ(Dequeue(pkts, 1), 1u);
+  for (rte_mbuf* seg = pkts[0]; seg != nullptr; seg = seg->next) {
+    EXPECT_FALSE(RTE_MBUF_HAS_EXTBUF(seg)) << "not acknowledged: copied";
+  }
+  EXPECT_EQ(stats_.zero_copy_copied[static_cast<size_t>(ZeroCopyCopyReason::kRegionNotShared)].Get(), 1u);
+  rte_pktmbuf_free(pkts[0]);
+  sharer.shared_ = true;
+  q_->Publish(q_->AddChain(spec));
+  ASSERT_EQ(Dequeue(pkts, 1), 1u);
+  ASSERT_TRUE(RTE_MBUF_HAS_EXTBUF(pkts[0]->next)) << "acknowledged: by reference";
+  // The mapping kept a duplicate fd for the other process to open.
+  ASSERT_TRUE(mem_.table().Remove(region));
+  EXPECT_TRUE(sharer.retired_.empty()) << "still in flight";
+  rte_pktmbuf_free(pkts[0]);
+  EXPECT_EQ(Reap(), 1u);
+  ASSERT_EQ(sharer.retired_.size(), 1u) << "the last user let go: the sharer unmaps it";
+  EXPECT_TRUE(sharer.retired_[0]->fd.valid());
+  mem_.table().set_sharer(nullptr);
 }
 
 }  // namespace

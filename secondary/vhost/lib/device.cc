@@ -67,6 +67,7 @@ void Device::ResetState() {
     q.ResetConfig();
   }
   GuestMemoryTable old;
+  old.set_sharer(memory_.sharer());
   std::swap(old, memory_);
   log_.Reset();
   UnlockAll();
@@ -214,6 +215,7 @@ ProtocolError Device::SetMemTable(const Message& msg, std::vector<UniqueFd>& fds
   // Map the whole new table before touching the old one: on any error nothing changes
   // and everything mapped so far is unmapped with `table`.
   GuestMemoryTable table;
+  table.set_sharer(memory_.sharer());
   for (uint32_t i = 0; i < header.nregions; ++i) {
     MemoryRegion region;
     std::memcpy(&region, msg.payload + sizeof(MemoryTableHeader) + i * sizeof(MemoryRegion),
@@ -564,23 +566,36 @@ uint16_t Device::DequeueBurst(uint16_t queue_id, rte_mempool* pool, rte_mbuf** p
   if (queue_id >= kMaxVrings || (queue_id & 1) == 0 || count == 0) return 0;
   Virtqueue& q = queues_[queue_id];
   std::unique_lock lock(q.mutex, std::try_to_lock);
-  if (!lock.owns_lock() || !q.active) return 0;
+  if (!lock.owns_lock()) return 0;
+  if (!q.active) {
+    (void)q.zc.ReapOrphans();
+    return 0;
+  }
   uint16_t n = 0;
   if (rarp_pending_.load(std::memory_order_acquire) && rarp_pending_.exchange(false)) {
     if (rte_mbuf* rarp = MakeRarp(pool)) pkts[n++] = rarp;
   }
   MbufSink sink(pool, pkts + n, count - n);
   if (dequeue_zero_copy_) {
-    if (!q.zc.enabled()) q.zc.Enable(q.ring.size());
+    if (!q.zc.enabled()) (void)q.zc.Enable(q.ring.size());
     // Chains whose zero-copy mbufs were freed since the last burst go back now.
     (void)q.zc.Reap([&q](uint16_t head) { q.ring.PutUsed(head, 0); });
-    sink.EnableZeroCopy(&q.zc, &memory_);
+    sink.EnableZeroCopy(&q.zc, &memory_, &q.stats);
   }
   (void)DequeuePackets(q.ring, q.net, sink, count - n, q.stats, q.scratch);
   n = static_cast<uint16_t>(n + sink.count());
   if (q.ring.PublishUsed() && q.call) {
     q.call->Notify();
     q.stats.notifications.Add(1);
+  }
+  return n;
+}
+
+uint32_t Device::ReapZeroCopyOrphans() {
+  uint32_t n = 0;
+  for (auto& q : queues_) {
+    std::unique_lock lock(q.mutex, std::try_to_lock);
+    if (lock.owns_lock()) n += q.zc.ReapOrphans();
   }
   return n;
 }

@@ -71,6 +71,11 @@ class Device {
             KickWatcher* watcher);
   // DPDK 16.11 RTE_VHOST_USER_DEQUEUE_ZERO_COPY for this connection (zero_copy.h).
   void set_dequeue_zero_copy(bool on) { dequeue_zero_copy_ = on; }
+  // Guest memory mapped from now on is published through `sharer` (guest_mapping.h).
+  void set_mapping_sharer(MappingSharer* sharer) { memory_.set_sharer(sharer); }
+  // Releases zero-copy buffers orphaned by stopped rings once they are freed (queues busy
+  // in a burst are skipped: the burst reaps them). Returns how many.
+  uint32_t ReapZeroCopyOrphans();
   // The connection is gone: stop (destroy_device if running), wait for the datapath to
   // leave every queue, close every fd, unmap every region.
   void Close();

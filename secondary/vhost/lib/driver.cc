@@ -140,8 +140,9 @@ int Driver::Register(const std::string& path, uint64_t flags, const SocketOption
   if ((flags & kRegisterDequeueZeroCopy) != 0) {
     Log(LogLevel::kInfo,
         "VHOST_CONFIG: %s: dequeue zero-copy: guest TX packets of %u bytes or more are passed "
-        "by reference; free them in this process",
-        path.c_str(), kZeroCopyDefaultThreshold);
+        "by reference%s", path.c_str(), kZeroCopyDefaultThreshold,
+        sharer_ != nullptr ? " to processes that map the published guest memory"
+                           : "; read them only in this process");
   }
   if (socket->client()) {
     Socket& s = *socket;
@@ -277,6 +278,7 @@ void Driver::AddConnection(Socket& socket, UniqueFd fd) {
   const bool zero_copy = (socket.flags & kRegisterDequeueZeroCopy) != 0;
   conn->device->Open(socket.path, features_.load() & ~(zero_copy ? kFeatureInOrder : 0), &ops_, this);
   conn->device->set_dequeue_zero_copy(zero_copy);
+  conn->device->set_mapping_sharer(sharer_);
   socket.connections.insert(conn->id);
   Log(LogLevel::kInfo, "VHOST_CONFIG: (%d) new vhost-user connection on %s (fd %d)", vid,
       socket.path.c_str(), conn->fd.get());
@@ -504,6 +506,14 @@ uint16_t Driver::DequeueBurst(int vid, uint16_t queue_id, rte_mempool* pool, rte
                               uint16_t count) {
   Device* d = DeviceFor(vid);
   return d == nullptr ? 0 : d->DequeueBurst(queue_id, pool, pkts, count);
+}
+
+uint32_t Driver::ReapZeroCopyOrphans() {
+  uint32_t n = 0;
+  for (const auto& slot : devices_) {
+    if (Device* d = slot.load(std::memory_order_acquire)) n += d->ReapZeroCopyOrphans();
+  }
+  return n;
 }
 
 uint16_t Driver::AvailEntries(int vid, uint16_t queue_id) {

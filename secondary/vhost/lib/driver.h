@@ -61,6 +61,12 @@ class Driver final : private KickWatcher {
   // rte_vhost_driver_unregister: closes its connections (destroy_device for running
   // devices) and removes the socket file it created. -1 when not registered.
   [[nodiscard]] int Unregister(const std::string& path);
+  // Dequeue zero-copy across processes: guest memory of connections made from now on is
+  // published through `sharer`, which must outlive the driver. Call before Register.
+  void SetMappingSharer(MappingSharer* sharer) { sharer_ = sharer; }
+  // Releases orphaned zero-copy buffers (zero_copy.h) of every device, open or not, whose
+  // mbufs were freed. Any thread; cheap when there are none.
+  uint32_t ReapZeroCopyOrphans();
   // rte_vhost_driver_callback_register. Call before SessionStart.
   void CallbackRegister(const DeviceOps& ops);
   // rte_vhost_driver_session_start, but in a dedicated thread: returns at once.
@@ -126,6 +132,7 @@ class Driver final : private KickWatcher {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> features_{kDefaultFeatures};
   DeviceOps ops_;
+  MappingSharer* sharer_ = nullptr;
   uint64_t next_id_ = 1;
   std::map<std::string, std::unique_ptr<Socket>> sockets_;
   std::map<uint64_t, Socket*> listen_ids_;

@@ -1,10 +1,12 @@
 #include "guest_memory.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -59,15 +61,40 @@ bool CopyFromGuest(const GuestMemory& mem, uint64_t gpa, void* dst, uint64_t len
   return true;
 }
 
+GuestMapping::~GuestMapping() { munmap(base, len); }
+
+void* NextMappingHint(size_t len, size_t align) {
+  // 16 TiB and up: above DPDK's memseg reservations (from 4 GiB), below the top-down mmap
+  // area and the stack (near 128 TiB). 256 GiB per pid slot (256 slots), walked in order
+  // and wrapped: an address comes round again only after many mappings, by when the
+  // mapping that had it was retired (and switching unmapped it first, the rule of
+  // shared/mapping_share.h). A hint the kernel cannot honour is ignored (no MAP_FIXED).
+  constexpr uint64_t kBase = 0x100000000000ull;
+  constexpr uint64_t kWindow = 1ull << 38;
+  static std::atomic<uint64_t> next{0};
+  const uint64_t a = std::max<uint64_t>(align, 1ull << 21);
+  if ((a & (a - 1)) != 0 || len == 0 || len > kWindow / 4) return nullptr;
+  const uint64_t span = (static_cast<uint64_t>(len) + a - 1) & ~(a - 1);
+  uint64_t at = 0;
+  uint64_t cur = next.load();
+  do {
+    at = (cur + a - 1) & ~(a - 1);
+    if (at + span > kWindow) at = 0;
+  } while (!next.compare_exchange_weak(cur, at + span));
+  const uint64_t window = static_cast<uint64_t>(getpid() & 0xff) * kWindow;
+  return reinterpret_cast<void*>(kBase + window + at);
+}
+
 GuestMemoryTable::~GuestMemoryTable() { Clear(); }
 
 GuestMemoryTable::GuestMemoryTable(GuestMemoryTable&& other) noexcept
-    : regions_(std::exchange(other.regions_, {})) {}
+    : regions_(std::exchange(other.regions_, {})), sharer_(other.sharer_) {}
 
 GuestMemoryTable& GuestMemoryTable::operator=(GuestMemoryTable&& other) noexcept {
   if (this != &other) {
     Clear();
     regions_ = std::exchange(other.regions_, {});
+    sharer_ = other.sharer_;
   }
   return *this;
 }
@@ -125,14 +152,31 @@ ProtocolError GuestMemoryTable::Map(const MemoryRegion& region, int fd) {
   if (map_len == 0 || map_len > std::numeric_limits<size_t>::max()) {
     return ProtocolError::kBadMemoryTable;
   }
-  void* base = mmap(nullptr, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+  // A published mapping keeps its own fd, which the other process opens through
+  // /proc/<our pid>/fd/<n> to map the same file.
+  UniqueFd keep_fd;
+  if (sharer_ != nullptr) {
+    keep_fd.Reset(fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (!keep_fd) return ProtocolError::kMmapFailed;
+  }
+  void* hint = sharer_ != nullptr ? NextMappingHint(map_len, align) : nullptr;
+  void* base = mmap(hint, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
                     static_cast<off_t>(map_offset));
   if (base == MAP_FAILED) return ProtocolError::kMmapFailed;
+  auto* mapping = new GuestMapping(base, map_len, map_offset, std::move(keep_fd));
+  MappingSharer* sharer = sharer_;
+  if (sharer != nullptr) sharer->Publish(*mapping);
   Region r;
   r.desc = region;
   r.map_base = base;
   r.map_len = map_len;
-  r.keep = std::shared_ptr<void>(base, [map_len](void* p) { munmap(p, map_len); });
+  r.keep = std::shared_ptr<GuestMapping>(mapping, [sharer](GuestMapping* m) {
+    if (sharer != nullptr) {
+      sharer->Retire(std::unique_ptr<GuestMapping>(m));
+    } else {
+      delete m;
+    }
+  });
   r.host = static_cast<uint8_t*>(base) + delta;
   regions_.push_back(r);
   return ProtocolError::kNone;

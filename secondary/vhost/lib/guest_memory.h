@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "guest_mapping.h"
 #include "message.h"
 #include "protocol_error.h"
 
@@ -55,7 +56,8 @@ class GuestMemoryTable final : public GuestMemory {
   // Validates `region` (non-zero size, no arithmetic overflow, no overlap with existing
   // regions, slot limit), maps `fd` at region.mmap_offset (the file must be at least
   // mmap_offset + memory_size long, so no access can fault past its end) and adds it.
-  // Does not take ownership of `fd`.
+  // Does not take ownership of `fd` (with a sharer, the mapping keeps a duplicate of it
+  // for the other process to open).
   [[nodiscard]] ProtocolError Map(const MemoryRegion& region, int fd);
   // Adds a region backed by `host` (memory_size bytes, not owned).
   [[nodiscard]] ProtocolError AddHost(const MemoryRegion& region, uint8_t* host);
@@ -63,6 +65,10 @@ class GuestMemoryTable final : public GuestMemory {
   // ignores mmap_offset). Returns false when there is none.
   [[nodiscard]] bool Remove(const MemoryRegion& region);
   void Clear();
+  // Mappings made from now on are published through `sharer` (which must outlive them)
+  // and given back to it when their last user lets go.
+  void set_sharer(MappingSharer* sharer) { sharer_ = sharer; }
+  [[nodiscard]] MappingSharer* sharer() const { return sharer_; }
 
   [[nodiscard]] size_t size() const { return regions_.size(); }
   [[nodiscard]] const MemoryRegion& region(size_t i) const { return regions_[i].desc; }
@@ -74,7 +80,7 @@ class GuestMemoryTable final : public GuestMemory {
   // A reference that keeps the mapping of the region holding `gpa` alive after the
   // region leaves the table (dequeue zero-copy: a region is unmapped only after its last
   // in-flight buffer is freed). Empty for unmapped addresses and AddHost regions.
-  [[nodiscard]] std::shared_ptr<void> KeepAlive(uint64_t gpa) const {
+  [[nodiscard]] std::shared_ptr<GuestMapping> KeepAlive(uint64_t gpa) const {
     for (const auto& r : regions_) {
       if (gpa >= r.desc.guest_phys_addr && gpa - r.desc.guest_phys_addr < r.desc.memory_size) {
         return r.keep;
@@ -104,12 +110,13 @@ class GuestMemoryTable final : public GuestMemory {
     uint8_t* host = nullptr;
     void* map_base = nullptr;  // non-null when this table mmap'ed it
     size_t map_len = 0;
-    std::shared_ptr<void> keep;  // owns the mmap: munmap when the last reference goes
+    std::shared_ptr<GuestMapping> keep;  // owns the mmap: munmap when the last reference goes
   };
   [[nodiscard]] ProtocolError CheckNew(const MemoryRegion& region) const;
   static void Unmap(Region& r);
 
   std::vector<Region> regions_;
+  MappingSharer* sharer_ = nullptr;
 };
 
 }  // namespace vswitch::vhost

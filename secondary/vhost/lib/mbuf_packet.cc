@@ -188,10 +188,12 @@ void MbufSink::Append(const uint8_t* data, uint32_t len) {
 
 bool MbufSink::TakeByReference(const Segment* segments, uint32_t count, uint32_t offset,
                                uint32_t length, const VirtioNetHdr& header, uint16_t head) {
-  if (zc_ == nullptr || length < zc_->threshold() || length <= kCopiedHead || count_ >= capacity_ ||
-      !zc_->HasRoom()) {
-    return false;
+  if (zc_ == nullptr || !zc_->enabled()) return false;
+  if (length < zc_->threshold() || length <= kCopiedHead) {
+    return Copy(ZeroCopyCopyReason::kBelowThreshold);
   }
+  if (count_ >= capacity_) return false;  // the burst is full: the chain stays in the ring
+  if (!zc_->HasRoom()) return Copy(ZeroCopyCopyReason::kCapReached);
   // The pieces of the packet after its first kCopiedHead bytes.
   struct Piece {
     uint8_t* host;
@@ -209,29 +211,36 @@ bool MbufSink::TakeByReference(const Segment* segments, uint32_t count, uint32_t
     }
     // An external buffer's length is 16 bits; more pieces than an mbuf chain holds, or
     // a piece too long: copy instead.
-    if (npieces + 1 >= kMaxSegments || s.len - skip > UINT16_MAX) return false;
+    if (npieces + 1 >= kMaxSegments || s.len - skip > UINT16_MAX) return Copy(ZeroCopyCopyReason::kOther);
     pieces[npieces++] = {s.host + skip, s.len - skip, s.gpa + skip};
     skip = 0;
   }
-  if (npieces == 0) return false;
+  if (npieces == 0) return Copy(ZeroCopyCopyReason::kOther);
   ZeroCopySlot* slot = zc_->Acquire(head);
-  if (slot == nullptr) return false;
-  // Keep the mappings (at most two regions) until the buffers are freed.
+  if (slot == nullptr) return Copy(ZeroCopyCopyReason::kOther);  // head already in flight
+  // Keep the mappings (at most two regions) until the buffers are freed; with a sharer,
+  // each must be one the transmitting process has mapped at the same address.
+  const MappingSharer* sharer = table_ != nullptr ? table_->sharer() : nullptr;
   for (uint32_t i = 0; i < npieces; ++i) {
-    if (slot->keep[0] != nullptr && slot->keep[1] != nullptr) break;
     auto keep = table_ != nullptr ? table_->KeepAlive(pieces[i].gpa) : nullptr;
-    if (keep == nullptr || keep == slot->keep[0] || keep == slot->keep[1]) continue;
-    if (slot->keep[0] == nullptr) slot->keep[0] = std::move(keep);
-    else if (slot->keep[1] == nullptr) slot->keep[1] = std::move(keep);
-    else {
+    if (sharer != nullptr && (keep == nullptr || !sharer->Shared(*keep))) {
       zc_->Cancel(slot);
-      return false;
+      return Copy(ZeroCopyCopyReason::kRegionNotShared);
+    }
+    if (keep == nullptr || keep == slot->keep[0] || keep == slot->keep[1]) continue;
+    if (slot->keep[0] == nullptr) {
+      slot->keep[0] = std::move(keep);
+    } else if (slot->keep[1] == nullptr) {
+      slot->keep[1] = std::move(keep);
+    } else {
+      zc_->Cancel(slot);
+      return Copy(ZeroCopyCopyReason::kOther);
     }
   }
   rte_mbuf* segs[kMaxSegments];
   if (rte_pktmbuf_alloc_bulk(pool_, segs, npieces + 1) != 0) {
     zc_->Cancel(slot);
-    return false;
+    return Copy(ZeroCopyCopyReason::kOther);
   }
   // First segment: a copy of the headers (safe from the guest rewriting them).
   rte_mbuf* m = segs[0];
@@ -254,24 +263,26 @@ bool MbufSink::TakeByReference(const Segment* segments, uint32_t count, uint32_t
   m->pkt_len = length;
   m->nb_segs = static_cast<uint16_t>(npieces + 1);
   static const bool iova_va = rte_eal_iova_mode() == RTE_IOVA_VA;
-  rte_mbuf_ext_refcnt_set(&slot->shinfo, static_cast<uint16_t>(npieces));
+  ZeroCopyQueue::Arm(slot, static_cast<uint16_t>(npieces));
   rte_mbuf* prev = m;
   for (uint32_t i = 0; i < npieces; ++i) {
     rte_mbuf* e = segs[i + 1];
     const rte_iova_t iova =
         iova_va ? static_cast<rte_iova_t>(reinterpret_cast<uintptr_t>(pieces[i].host)) : RTE_BAD_IOVA;
     rte_pktmbuf_attach_extbuf(e, pieces[i].host, iova, static_cast<uint16_t>(pieces[i].len),
-                              &slot->shinfo);
+                              &slot->shared->shinfo);
     e->data_off = 0;
     e->data_len = static_cast<uint16_t>(pieces[i].len);
     prev->next = e;
     prev = e;
   }
   if (!ApplyHeaderToMbuf(header, m)) {
-    rte_pktmbuf_free(m);  // runs the free callback here, in this thread
+    rte_pktmbuf_free(m);  // drops every piece's reference: refcnt is back to ours
     zc_->Cancel(slot);
+    (void)Copy(ZeroCopyCopyReason::kOther);
     return false;  // the copy path drops and counts it
   }
+  if (stats_ != nullptr) stats_->zero_copy.Add(1);
   out_[count_++] = m;
   return true;
 }

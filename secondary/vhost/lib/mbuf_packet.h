@@ -45,10 +45,13 @@ class MbufSink final : public PacketSink {
   MbufSink(rte_mempool* pool, rte_mbuf** out, uint32_t capacity)
       : pool_(pool), out_(out), capacity_(capacity) {}
   ~MbufSink() override;
-  // Dequeue zero-copy through `zc` (see zero_copy.h); `table` names the mappings.
-  void EnableZeroCopy(ZeroCopyQueue* zc, const GuestMemoryTable* table) {
+  // Dequeue zero-copy through `zc` (see zero_copy.h); `table` names the mappings (and
+  // the sharer that says which of them the transmitting process reads); `stats` counts
+  // what went by reference and why the rest was copied.
+  void EnableZeroCopy(ZeroCopyQueue* zc, const GuestMemoryTable* table, QueueStats* stats = nullptr) {
     zc_ = zc;
     table_ = table;
+    stats_ = stats;
   }
   void Reserve(uint32_t packets) override;
   [[nodiscard]] bool Begin(uint32_t length) override;
@@ -71,8 +74,14 @@ class MbufSink final : public PacketSink {
   rte_mbuf* spare_[kSpare];
   uint32_t spare_pos_ = 0;
   uint32_t spare_end_ = 0;
+  [[nodiscard]] bool Copy(ZeroCopyCopyReason why) {
+    if (stats_ != nullptr) stats_->CopiedAnyway(why);
+    return false;
+  }
+
   ZeroCopyQueue* zc_ = nullptr;
   const GuestMemoryTable* table_ = nullptr;
+  QueueStats* stats_ = nullptr;
 };
 
 }  // namespace vswitch::vhost

@@ -75,6 +75,16 @@ inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCoun
   return "?";
 }
 
+// Why dequeue zero-copy copied a packet instead of passing it by reference.
+enum class ZeroCopyCopyReason : uint8_t {
+  kBelowThreshold,   // shorter than the threshold (512 bytes): copying is cheaper
+  kCapReached,       // half the queue already in flight: copy so the guest keeps descriptors
+  kRegionNotShared,  // a buffer in memory the transmitting process has not mapped (yet)
+  kOther,            // no mbufs for the chain, too many pieces, a header it cannot apply
+  kCount,
+};
+inline constexpr size_t kZeroCopyCopyReasonCount = static_cast<size_t>(ZeroCopyCopyReason::kCount);
+
 // A counter with one writer: plain load/store, no locked read-modify-write.
 class Counter {
  public:
@@ -93,7 +103,10 @@ struct QueueStats {
   Counter no_room;        // enqueue bursts that stopped because the guest had no buffers
   Counter no_mbuf;        // dequeue bursts that stopped because the mempool was empty
   Counter drops[kDropReasonCount];
+  Counter zero_copy;  // dequeued by reference (dequeue zero-copy)
+  Counter zero_copy_copied[kZeroCopyCopyReasonCount];  // zero-copy on, copied anyway
 
+  void CopiedAnyway(ZeroCopyCopyReason r) { zero_copy_copied[static_cast<size_t>(r)].Add(1); }
   void Drop(DropReason r) { drops[static_cast<size_t>(r)].Add(1); }
   [[nodiscard]] uint64_t Dropped(DropReason r) const { return drops[static_cast<size_t>(r)].Get(); }
   [[nodiscard]] uint64_t TotalDrops() const {
@@ -108,6 +121,8 @@ struct QueueStats {
     no_room.Reset();
     no_mbuf.Reset();
     for (auto& d : drops) d.Reset();
+    zero_copy.Reset();
+    for (auto& c : zero_copy_copied) c.Reset();
   }
 };
 

@@ -1,32 +1,98 @@
 #include "zero_copy.h"
 
+#include <rte_malloc.h>
+
+#include <algorithm>
+#include <random>
+
+#include "vhost_log.h"
+
 namespace vswitch::vhost {
 
-void ZeroCopyQueue::Enable(uint32_t queue_size, uint32_t cap, uint32_t threshold) {
-  slots_ = std::make_unique<ZeroCopySlot[]>(queue_size);
-  for (uint32_t i = 0; i < queue_size; ++i) {
-    slots_[i].shinfo.free_cb = &ZeroCopyQueue::FreeCallback;
-    slots_[i].shinfo.fcb_opaque = &slots_[i];
+uint64_t ZeroCopyInstance() {
+  static const uint64_t instance = [] {
+    std::random_device rd;
+    uint64_t v = (uint64_t{rd()} << 32) ^ rd();
+    return v == 0 ? 1 : v;
+  }();
+  return instance;
+}
+
+bool ExternalBuffersAreOurs(const rte_mbuf* m) {
+  const uint64_t self = ZeroCopyInstance();
+  for (const rte_mbuf* seg = m; seg != nullptr; seg = seg->next) {
+    if (!RTE_MBUF_HAS_EXTBUF(seg)) continue;
+    const auto* shared = reinterpret_cast<const ZeroCopyShared*>(seg->shinfo);
+    if (shared == nullptr || shared->owner != self) return false;
   }
+  return true;
+}
+
+ZeroCopyQueue::Table::Table(uint32_t n) : size(n) {
+  shared = static_cast<ZeroCopyShared*>(
+      rte_zmalloc("vsw_zero_copy", sizeof(ZeroCopyShared) * n, alignof(ZeroCopyShared)));
+  if (shared == nullptr) return;
+  slots = std::make_unique<ZeroCopySlot[]>(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    ZeroCopyShared& s = shared[i];
+    s.shinfo.free_cb = &ZeroCopyQueue::UnexpectedFree;
+    s.shinfo.fcb_opaque = &s;
+    rte_mbuf_ext_refcnt_set(&s.shinfo, 1);  // ours, for as long as the table lives
+    s.owner = ZeroCopyInstance();
+    slots[i].shared = &s;
+  }
+}
+
+ZeroCopyQueue::Table::~Table() {
+  if (shared == nullptr) return;
+  uint32_t held = 0;
+  for (uint32_t i = 0; i < size; ++i) held += rte_mbuf_ext_refcnt_read(&shared[i].shinfo) != 1;
+  if (held > 0) {
+    // Another process still holds mbufs pointing at these shared infos and will
+    // decrement them when it frees them: the memory must never be reused.
+    Log(LogLevel::kWarning, "VHOST_DATA: %u zero-copy buffer(s) still held elsewhere; "
+        "their %zu bytes of shared info stay allocated", held, sizeof(ZeroCopyShared) * size);
+    return;
+  }
+  rte_free(shared);
+}
+
+ZeroCopyQueue::~ZeroCopyQueue() {
+  // Whatever is still in flight or orphaned keeps its table (see Table::~Table); the
+  // mappings go (this process no longer reads them; the other process has its own).
+  for (uint16_t h : in_flight_) Release(current_->slots[h]);
+  for (Orphan& o : orphans_) Release(*o.slot);
+}
+
+bool ZeroCopyQueue::Enable(uint32_t queue_size, uint32_t cap, uint32_t threshold) {
+  auto table = std::make_unique<Table>(queue_size);
+  if (table->shared == nullptr) return false;
+  current_ = std::move(table);
   cap_ = cap == 0 ? std::max<uint32_t>(1, queue_size / 2) : std::min(cap, queue_size);
   threshold_ = threshold;
   in_flight_.clear();
   in_flight_.reserve(cap_);
+  return true;
 }
 
 ZeroCopySlot* ZeroCopyQueue::Acquire(uint16_t head) {
-  if (!HasRoom()) return nullptr;
-  ZeroCopySlot& s = slots_[head];
+  if (!HasRoom() || head >= current_->size) return nullptr;
+  ZeroCopySlot& s = current_->slots[head];
   // A head is in flight at most once: the guest cannot make it available again before
   // we return it (2.6.8); a guest that does anyway gets the copy path.
-  if (s.state.load(std::memory_order_relaxed) != ZeroCopySlot::kFree) return nullptr;
-  s.state.store(ZeroCopySlot::kInFlight, std::memory_order_relaxed);
+  if (s.in_flight) return nullptr;
+  s.in_flight = true;
   s.head = head;
   in_flight_.push_back(head);
   return &s;
 }
 
+void ZeroCopyQueue::Arm(ZeroCopySlot* slot, uint16_t pieces) {
+  rte_mbuf_ext_refcnt_set(&slot->shared->shinfo, static_cast<uint16_t>(pieces + 1));
+}
+
 void ZeroCopyQueue::Cancel(ZeroCopySlot* slot) {
+  rte_mbuf_ext_refcnt_set(&slot->shared->shinfo, 1);
   Release(*slot);
   for (size_t i = 0; i < in_flight_.size(); ++i) {
     if (in_flight_[i] == slot->head) {
@@ -40,19 +106,33 @@ void ZeroCopyQueue::Cancel(ZeroCopySlot* slot) {
 void ZeroCopyQueue::Release(ZeroCopySlot& s) {
   s.keep[0].reset();
   s.keep[1].reset();
-  s.state.store(ZeroCopySlot::kFree, std::memory_order_relaxed);
+  s.in_flight = false;
 }
 
-void ZeroCopyQueue::FreeCallback(void*, void* opaque) {
-  auto* s = static_cast<ZeroCopySlot*>(opaque);
-  uint8_t expected = ZeroCopySlot::kInFlight;
-  if (s->state.compare_exchange_strong(expected, ZeroCopySlot::kDone, std::memory_order_acq_rel)) {
-    return;  // the datapath writes the used element at its next burst
+uint32_t ZeroCopyQueue::ReapOrphans() {
+  uint32_t n = 0;
+  for (size_t i = 0; i < orphans_.size();) {
+    Orphan& o = orphans_[i];
+    if (!Done(*o.slot)) {
+      ++i;
+      continue;
+    }
+    Release(*o.slot);
+    --o.table->outstanding;
+    orphans_[i] = orphans_.back();
+    orphans_.pop_back();
+    ++n;
   }
-  // Orphaned (the ring stopped): nobody will reap it; drop the mappings here.
-  s->keep[0].reset();
-  s->keep[1].reset();
-  s->state.store(ZeroCopySlot::kFree, std::memory_order_release);
+  if (n > 0) {
+    std::erase_if(retired_, [](const std::unique_ptr<Table>& t) { return t->outstanding == 0; });
+  }
+  return n;
+}
+
+void ZeroCopyQueue::UnexpectedFree(void*, void*) {
+  // Unreachable: the queue's own reference keeps refcnt above 0. Reaching it means a
+  // reference was dropped twice.
+  Log(LogLevel::kError, "VHOST_DATA: a zero-copy shared info reached refcnt 0");
 }
 
 }  // namespace vswitch::vhost

@@ -4,12 +4,16 @@
 // packet's first kCopiedHead bytes (the headers a switch parses and may rewrite, safe
 // from a guest rewriting them) and whose other segments are external buffers pointing
 // into guest memory. The descriptor chain is returned to the guest (used ring) only
-// after the mbuf is freed:
-//   - the external buffers share one rte_mbuf_ext_shared_info per packet, held in this
-//     queue's slot table (never in guest memory); its free callback only marks the slot
-//     done (an atomic store), wherever it runs;
-//   - the datapath reaps done slots at its next burst, under the queue lock, and writes
-//     their used elements;
+// after every mbuf pointing into it is freed, by whichever process frees it:
+//   - the external buffers share one rte_mbuf_ext_shared_info per packet, in hugepage
+//     memory (rte_zmalloc: the same address in every process of the DPDK group), never
+//     in guest memory;
+//   - this queue holds one reference of its own (refcnt = pieces + 1), so freeing the
+//     mbufs only decrements it and DPDK never calls free_cb (it does at 0 only): no
+//     function pointer of this process runs elsewhere, and the mbufs go back to their
+//     pool as usual;
+//   - the datapath reaps at its next burst, under the queue lock: a slot whose refcnt is
+//     back to 1 is done, its used element is written and the slot reused;
 //   - at most `cap` packets per queue are in flight (default: half the queue), so the
 //     guest always has descriptors left for copied packets and its TX ring never
 //     starves however long the mbufs are held (no nb_tx_desc limit);
@@ -17,11 +21,12 @@
 //     the front-end removes (SET_MEM_TABLE, REM_MEM_REG, disconnect) is unmapped only
 //     when its last in-flight buffer is freed;
 //   - when the ring stops with buffers in flight they are orphaned: their used elements
-//     are never written (the front-end resets or restores the ring from its base) and
-//     the callback releases the mapping itself.
-// The free callback is a function pointer of this process: a zero-copy mbuf must be
-// freed by the vhost process (see docs/architecture.md, "Dequeue zero-copy across
-// processes"). The Driver must outlive every zero-copy mbuf it returned.
+//     are never written (the front-end resets or restores the ring from its base); the
+//     orphan keeps its mappings and its hugepage memory until its refcnt is back to 1
+//     (ReapOrphans), and a table still referenced at exit is left allocated, not freed.
+// Freeing a zero-copy mbuf is safe anywhere and at any time (it only touches the shared
+// info); reading one needs the guest memory mapped at the same address: in this process
+// while the Driver lives, elsewhere through a MappingSharer (guest_mapping.h).
 #pragma once
 
 #include <rte_mbuf.h>
@@ -31,39 +36,66 @@
 #include <memory>
 #include <vector>
 
+#include "guest_mapping.h"
+
 namespace vswitch::vhost {
 
 inline constexpr uint32_t kZeroCopyDefaultThreshold = 512;  // DPDK 16.11 guide: no gain below
 inline constexpr uint32_t kCopiedHead = 128;                // bytes copied into the first mbuf
 
+// The part of a slot that other processes touch (through the mbufs): hugepage memory.
+struct alignas(64) ZeroCopyShared {
+  rte_mbuf_ext_shared_info shinfo;  // refcnt: pieces in flight + 1 (ours)
+  uint64_t owner;                   // ZeroCopyInstance() of the process that made it
+};
+static_assert(offsetof(ZeroCopyShared, shinfo) == 0);
+
+// This process's tag in ZeroCopyShared::owner: random, so a restarted vswitch-vhost (same
+// binary, maybe the same pid) tells its own mbufs from those a previous instance left.
+[[nodiscard]] uint64_t ZeroCopyInstance();
+// False when a segment of `m` is a zero-copy buffer of another instance, whose guest
+// memory this process has not mapped: it must be freed, never read. (The group's only
+// external buffers are zero-copy ones.)
+[[nodiscard]] bool ExternalBuffersAreOurs(const rte_mbuf* m);
+
 struct ZeroCopySlot {
-  enum : uint8_t { kFree = 0, kInFlight = 1, kDone = 2, kOrphaned = 3 };
-  rte_mbuf_ext_shared_info shinfo{};
-  std::atomic<uint8_t> state{kFree};
+  ZeroCopyShared* shared = nullptr;
   uint16_t head = 0;
-  std::shared_ptr<void> keep[2];  // the mappings the buffers lie in (at most two regions)
+  bool in_flight = false;
+  std::shared_ptr<GuestMapping> keep[2];  // the mappings the buffers lie in (at most two)
 };
 
 class ZeroCopyQueue {
  public:
-  // Enables zero-copy for a ring of `queue_size` entries; cap 0: queue_size / 2.
-  void Enable(uint32_t queue_size, uint32_t cap = 0, uint32_t threshold = kZeroCopyDefaultThreshold);
-  [[nodiscard]] bool enabled() const { return slots_ != nullptr; }
+  ZeroCopyQueue() = default;
+  ~ZeroCopyQueue();
+  ZeroCopyQueue(const ZeroCopyQueue&) = delete;
+  ZeroCopyQueue& operator=(const ZeroCopyQueue&) = delete;
+
+  // Enables zero-copy for a ring of `queue_size` entries; cap 0: queue_size / 2. False
+  // when there is no memory for the shared slots (the queue copies).
+  [[nodiscard]] bool Enable(uint32_t queue_size, uint32_t cap = 0,
+                            uint32_t threshold = kZeroCopyDefaultThreshold);
+  [[nodiscard]] bool enabled() const { return current_ != nullptr; }
   [[nodiscard]] uint32_t threshold() const { return threshold_; }
   [[nodiscard]] uint32_t in_flight() const { return static_cast<uint32_t>(in_flight_.size()); }
+  [[nodiscard]] uint32_t orphans() const { return static_cast<uint32_t>(orphans_.size()); }
   [[nodiscard]] bool HasRoom() const { return enabled() && in_flight_.size() < cap_; }
 
   // The slot for descriptor chain `head`, marked in flight, or nullptr when at the cap.
   [[nodiscard]] ZeroCopySlot* Acquire(uint16_t head);
-  // Gives back a slot acquired but not used (the packet was copied after all).
+  // The slot's buffers are about to be attached to `pieces` mbufs.
+  static void Arm(ZeroCopySlot* slot, uint16_t pieces);
+  // Gives back a slot acquired but whose mbufs were all freed here (or never attached).
   void Cancel(ZeroCopySlot* slot);
-  // Calls put_used(head) for every slot whose mbuf was freed, and frees the slot.
+  // Calls put_used(head) for every slot whose mbufs were all freed, and frees the slot;
+  // releases orphans likewise (without put_used). Returns the slots put back.
   template <class F>
   uint32_t Reap(F&& put_used) {
     uint32_t n = 0;
     for (size_t i = 0; i < in_flight_.size();) {
-      ZeroCopySlot& s = slots_[in_flight_[i]];
-      if (s.state.load(std::memory_order_acquire) == ZeroCopySlot::kDone) {
+      ZeroCopySlot& s = current_->slots[in_flight_[i]];
+      if (Done(s)) {
         put_used(s.head);
         Release(s);
         in_flight_[i] = in_flight_.back();
@@ -73,6 +105,7 @@ class ZeroCopyQueue {
         ++i;
       }
     }
+    if (!orphans_.empty()) (void)ReapOrphans();
     return n;
   }
   // The ring stops: reaps what is done (put_used), orphans the rest, disables.
@@ -80,26 +113,45 @@ class ZeroCopyQueue {
   void Stop(F&& put_used) {
     if (!enabled()) return;
     (void)Reap(put_used);
-    for (uint16_t h : in_flight_) {
-      ZeroCopySlot& s = slots_[h];
-      uint8_t expected = ZeroCopySlot::kInFlight;
-      if (!s.state.compare_exchange_strong(expected, ZeroCopySlot::kOrphaned)) {
-        put_used(s.head);  // freed between the reap and now
-        Release(s);
-      }
-    }
+    for (uint16_t h : in_flight_) orphans_.push_back({current_.get(), &current_->slots[h]});
+    current_->outstanding = static_cast<uint32_t>(in_flight_.size());
     in_flight_.clear();
-    retired_.push_back(std::move(slots_));  // orphans may still call back into them
-    slots_ = nullptr;
+    if (current_->outstanding > 0) {
+      retired_.push_back(std::move(current_));
+    } else {
+      current_.reset();
+    }
   }
-
-  static void FreeCallback(void* addr, void* opaque);
+  // Releases orphans whose mbufs were all freed; frees tables left without any. Returns
+  // the orphans released.
+  uint32_t ReapOrphans();
 
  private:
+  struct Table {
+    explicit Table(uint32_t n);
+    ~Table();
+    ZeroCopyShared* shared = nullptr;  // rte_zmalloc'ed, `size` entries
+    std::unique_ptr<ZeroCopySlot[]> slots;
+    uint32_t size = 0;
+    uint32_t outstanding = 0;  // orphans not yet released
+  };
+  struct Orphan {
+    Table* table;
+    ZeroCopySlot* slot;
+  };
+  [[nodiscard]] static bool Done(const ZeroCopySlot& s) {
+    if (rte_mbuf_ext_refcnt_read(&s.shared->shinfo) != 1) return false;
+    // Pairs with the releasing decrement in whichever process freed the last mbuf: its
+    // reads of the guest buffer happen before the guest may reuse it.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return true;
+  }
   static void Release(ZeroCopySlot& s);
+  static void UnexpectedFree(void* addr, void* opaque);
 
-  std::unique_ptr<ZeroCopySlot[]> slots_;
-  std::vector<std::unique_ptr<ZeroCopySlot[]>> retired_;
+  std::unique_ptr<Table> current_;
+  std::vector<std::unique_ptr<Table>> retired_;
+  std::vector<Orphan> orphans_;
   std::vector<uint16_t> in_flight_;
   uint32_t cap_ = 0;
   uint32_t threshold_ = kZeroCopyDefaultThreshold;
