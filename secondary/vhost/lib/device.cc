@@ -9,6 +9,7 @@
 
 #include "vhost_log.h"
 #include "mbuf_packet.h"
+#include "net_enqueue.h"
 #include "net_header.h"
 
 namespace vswitch::vhost {
@@ -502,7 +503,7 @@ uint16_t Device::EnqueueBurst(uint16_t queue_id, rte_mbuf** pkts, uint16_t count
   uint16_t taken = 0;
   while (taken < count && available > 0 && !q.ring.broken()) {
     std::optional<MbufSource> storage[kChunk];
-    PacketSource* sources[kChunk];
+    MbufSource* sources[kChunk];
     uint16_t index[kChunk];  // sources[i] is pkts[index[i]]
     uint32_t n = 0;
     uint16_t next = taken;
@@ -522,7 +523,8 @@ uint16_t Device::EnqueueBurst(uint16_t queue_id, rte_mbuf** pkts, uint16_t count
     }
     if (n == 0) continue;
     EnqueueStatus status[kChunk];
-    const uint32_t done = EnqueuePackets(q.ring, q.net, sources, n, available, q.stats, q.scratch, status);
+    const uint32_t done =
+        EnqueuePacketsOf(q.ring, q.net, sources, n, available, q.stats, q.scratch, status);
     if (done == 0) break;
     taken = static_cast<uint16_t>(index[done - 1] + 1);
     if (done < n) break;  // the guest has no room for the rest

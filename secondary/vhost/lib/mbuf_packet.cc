@@ -124,15 +124,6 @@ bool ApplyHeaderToMbuf(const VirtioNetHdr& hdr, rte_mbuf* m) {
   return true;
 }
 
-bool MbufSource::NextPiece(const uint8_t*& data, uint32_t& len) {
-  while (cur_ != nullptr && cur_->data_len == 0) cur_ = cur_->next;
-  if (cur_ == nullptr) return false;
-  data = rte_pktmbuf_mtod(cur_, const uint8_t*);
-  len = cur_->data_len;
-  cur_ = cur_->next;
-  return true;
-}
-
 MbufSink::~MbufSink() {
   if (head_ != nullptr) rte_pktmbuf_free(head_);
   if (spare_pos_ < spare_end_) rte_pktmbuf_free_bulk(spare_ + spare_pos_, spare_end_ - spare_pos_);

@@ -31,7 +31,14 @@ class MbufSource final : public PacketSource {
   [[nodiscard]] uint32_t length() const override { return head_->pkt_len; }
   [[nodiscard]] VirtioNetHdr header() const override { return hdr_; }
   void Rewind() override { cur_ = head_; }
-  [[nodiscard]] bool NextPiece(const uint8_t*& data, uint32_t& len) override;
+  [[nodiscard]] bool NextPiece(const uint8_t*& data, uint32_t& len) override {
+    while (cur_ != nullptr && cur_->data_len == 0) cur_ = cur_->next;
+    if (cur_ == nullptr) return false;
+    data = rte_pktmbuf_mtod(cur_, const uint8_t*);
+    len = cur_->data_len;
+    cur_ = cur_->next;
+    return true;
+  }
 
  private:
   const rte_mbuf* head_;

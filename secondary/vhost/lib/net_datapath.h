@@ -23,6 +23,9 @@ inline constexpr uint32_t kMaxPacketLength = 65536 + 64;
 // moves on to the other queues and devices.
 inline constexpr uint64_t kBurstByteWeight = 512 * 1024;
 
+// Chains walked (read and validated) ahead of the copies in one step of a burst.
+inline constexpr uint32_t kMaxBurst = 64;
+
 struct NetQueueConfig {
   uint32_t header_size = sizeof(VirtioNetHdrMrgRxbuf);  // NetHeaderSize(features)
   bool mergeable = false;                                // VIRTIO_NET_F_MRG_RXBUF
