@@ -6,7 +6,9 @@
 #
 # A cell is DIR-SIZE-MRG-ZC: DIR gtx = guest TX (virtio-user txonly -> back-end drops),
 # grx = guest RX (back-end generates -> virtio-user rxonly); SIZE frame bytes; MRG the
-# peer's mrg_rxbuf; ZC our --dequeue-zero-copy (DPDK 22.11 has none: its column is copy).
+# peer's mrg_rxbuf; ZC 1: our --dequeue-zero-copy (DPDK 22.11 has none: its column is copy),
+# n: our copy mode without VIRTIO_F_IN_ORDER, which zero-copy sockets do not offer (the
+# fair baseline for zero-copy's gain; its DPDK column is net_vhost as usual).
 # Each round runs every cell once per back-end, alternating which goes first, so the
 # two see the same machine (testing.md: compare in the same run, interleaved). The peer
 # (virtio-user in testpmd, polling lcore 0) measures both back-ends the same way: its
@@ -22,7 +24,7 @@ command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd missing (apt-get inst
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-8}
 OUT=${OUT:-$root/docs/benchmarks.md}
-CELLS=${CELLS:-"gtx-64-0-0 gtx-64-1-0 gtx-64-0-1 gtx-64-1-1 gtx-1518-0-0 gtx-1518-1-0 gtx-1518-0-1 gtx-1518-1-1 grx-64-0-0 grx-64-1-0 grx-1518-0-0 grx-1518-1-0"}
+CELLS=${CELLS:-"gtx-64-0-0 gtx-64-1-0 gtx-64-0-1 gtx-64-1-1 gtx-1518-0-0 gtx-1518-1-0 gtx-1518-0-1 gtx-1518-1-1 gtx-1518-0-n gtx-1518-1-n grx-64-0-0 grx-64-1-0 grx-1518-0-0 grx-1518-1-0"}
 work=$(mktemp -d /tmp/vswbench.XXXXXX)
 results=$work/results.tsv
 : > "$results"
@@ -45,7 +47,7 @@ run_one() {
   if [[ $dir == gtx ]]; then be_mode=drop; peer_mode=txonly; field=Tx-pps
   else be_mode=gen; peer_mode=rxonly; field=Rx-pps; fi
   if [[ $be == vswitch ]]; then
-    "$bench" --socket "$sock" --mode "$be_mode" --size "$size" $([[ $zc == 1 ]] && echo --zero-copy) \
+    "$bench" --socket "$sock" --mode "$be_mode" --size "$size" $([[ $zc == 1 ]] && echo --zero-copy) $([[ $zc == n ]] && echo --no-in-order) \
       --lcore 1 --file-prefix "$tag-be" > "$be_log" 2>&1 &
   else
     local fwd=rxonly; [[ $dir == grx ]] && fwd=txonly

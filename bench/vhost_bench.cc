@@ -5,6 +5,8 @@
 //   --mode drop   guest TX: dequeue bursts of 32 and free them (testpmd rxonly's work)
 //   --mode gen    guest RX: allocate 32 mbufs, write a UDP header template, enqueue, free
 //                 (testpmd txonly's work, so both back-ends do the same per packet)
+//   --no-in-order do not offer VIRTIO_F_IN_ORDER (as a zero-copy socket does not), to
+//                 compare zero-copy with copy mode on the same features
 //
 // Prints "BENCH pps=N" once a second (its own count; run-bench.sh reads the peer's).
 #include <rte_eal.h>
@@ -42,6 +44,7 @@ struct Options {
   std::string mode = "drop";
   uint32_t size = 64;
   bool zero_copy = false;
+  bool in_order = true;
   uint32_t zc_threshold = 0;  // 0: the library default
   double duration = 0;
   std::string file_prefix = "vsw-bench";
@@ -51,7 +54,7 @@ struct Options {
 [[noreturn]] void Usage(const char* msg) {
   std::fprintf(stderr,
                "error: %s\nusage: vswitch-vhost-bench --socket PATH [--mode drop|gen] [--size N] "
-               "[--zero-copy] [--duration S] [--file-prefix P] [--lcore N]\n",
+               "[--zero-copy] [--no-in-order] [--duration S] [--file-prefix P] [--lcore N]\n",
                msg);
   std::exit(2);
 }
@@ -68,6 +71,7 @@ Options Parse(int argc, char** argv) {
     else if (a == "--mode") o.mode = value();
     else if (a == "--size") o.size = static_cast<uint32_t>(std::stoul(value()));
     else if (a == "--zero-copy") o.zero_copy = true;
+    else if (a == "--no-in-order") o.in_order = false;
     else if (a == "--duration") o.duration = std::stod(value());
     else if (a == "--file-prefix") o.file_prefix = value();
     else if (a == "--lcore") o.lcore = value();
@@ -122,6 +126,7 @@ int main(int argc, char** argv) {
       std::printf("BENCH_EVENT destroy_device vid=%d\n", vid);
     };
     driver.CallbackRegister(ops);
+    if (!o.in_order && driver.FeatureDisable(vh::kFeatureInOrder) != 0) return 1;
     std::string error;
     const uint64_t flags = o.zero_copy ? vh::kRegisterDequeueZeroCopy : 0;
     if (driver.Register(o.socket, flags, {}, &error) != 0) {

@@ -79,14 +79,16 @@ class GuestMemoryTable final : public GuestMemory {
 
   // A reference that keeps the mapping of the region holding `gpa` alive after the
   // region leaves the table (dequeue zero-copy: a region is unmapped only after its last
-  // in-flight buffer is freed). Empty for unmapped addresses and AddHost regions.
-  [[nodiscard]] std::shared_ptr<GuestMapping> KeepAlive(uint64_t gpa) const {
+  // in-flight buffer is freed); the caller copies it to hold it (no reference count
+  // change until then). nullptr for unmapped addresses; empty for AddHost regions.
+  // Valid until the table changes.
+  [[nodiscard]] const std::shared_ptr<GuestMapping>* MappingAt(uint64_t gpa) const {
     for (const auto& r : regions_) {
       if (gpa >= r.desc.guest_phys_addr && gpa - r.desc.guest_phys_addr < r.desc.memory_size) {
-        return r.keep;
+        return &r.keep;
       }
     }
-    return {};
+    return nullptr;
   }
 
   // The region holding guest-physical `gpa`, for callers that cache it (the hot path

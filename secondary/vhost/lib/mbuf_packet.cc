@@ -130,7 +130,9 @@ MbufSink::~MbufSink() {
 }
 
 void MbufSink::Reserve(uint32_t packets) {
-  const uint32_t n = std::min({packets, capacity_ - count_, kSpare});
+  // A zero-copy packet takes two mbufs (the copied head and one external buffer).
+  const uint32_t per_packet = zc_ != nullptr ? 2 : 1;
+  const uint32_t n = std::min({packets * per_packet, (capacity_ - count_) * per_packet, kSpare});
   if (spare_pos_ < spare_end_ || n == 0) return;
   // One bulk allocation for the burst instead of one per packet; when the pool cannot
   // give them all, Begin falls back to allocating per packet.
@@ -213,23 +215,23 @@ bool MbufSink::TakeByReference(const Segment* segments, uint32_t count, uint32_t
   // each must be one the transmitting process has mapped at the same address.
   const MappingSharer* sharer = table_ != nullptr ? table_->sharer() : nullptr;
   for (uint32_t i = 0; i < npieces; ++i) {
-    auto keep = table_ != nullptr ? table_->KeepAlive(pieces[i].gpa) : nullptr;
-    if (sharer != nullptr && (keep == nullptr || !sharer->Shared(*keep))) {
+    const std::shared_ptr<GuestMapping>* found = table_ != nullptr ? table_->MappingAt(pieces[i].gpa) : nullptr;
+    const std::shared_ptr<GuestMapping>* keep = (found != nullptr && *found != nullptr) ? found : nullptr;
+    if (sharer != nullptr && (keep == nullptr || !sharer->Shared(**keep))) {
       zc_->Cancel(slot);
       return Copy(ZeroCopyCopyReason::kRegionNotShared);
     }
-    if (keep == nullptr || keep == slot->keep[0] || keep == slot->keep[1]) continue;
-    if (slot->keep[0] == nullptr) {
-      slot->keep[0] = std::move(keep);
-    } else if (slot->keep[1] == nullptr) {
-      slot->keep[1] = std::move(keep);
-    } else {
+    if (keep == nullptr) continue;
+    if (!zc_->Keep(slot, *keep)) {
       zc_->Cancel(slot);
       return Copy(ZeroCopyCopyReason::kOther);
     }
   }
   rte_mbuf* segs[kMaxSegments];
-  if (rte_pktmbuf_alloc_bulk(pool_, segs, npieces + 1) != 0) {
+  if (spare_end_ - spare_pos_ >= npieces + 1) {
+    // From the burst's bulk allocation (Reserve), like the copied packets.
+    for (uint32_t i = 0; i <= npieces; ++i) segs[i] = spare_[spare_pos_++];
+  } else if (rte_pktmbuf_alloc_bulk(pool_, segs, npieces + 1) != 0) {
     zc_->Cancel(slot);
     return Copy(ZeroCopyCopyReason::kOther);
   }

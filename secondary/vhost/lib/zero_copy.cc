@@ -103,9 +103,40 @@ void ZeroCopyQueue::Cancel(ZeroCopySlot* slot) {
   }
 }
 
+bool ZeroCopyQueue::Keep(ZeroCopySlot* slot, const std::shared_ptr<GuestMapping>& mapping) {
+  const GuestMapping* m = mapping.get();
+  for (const int8_t h : slot->hold) {
+    if (h >= 0 && holds_[static_cast<size_t>(h)].mapping.get() == m) return true;
+  }
+  int8_t* free_hold = slot->hold[0] < 0 ? &slot->hold[0] : (slot->hold[1] < 0 ? &slot->hold[1] : nullptr);
+  if (free_hold == nullptr) return false;
+  size_t i = 0;
+  size_t empty = holds_.size();
+  for (; i < holds_.size(); ++i) {
+    if (holds_[i].mapping.get() == m) break;
+    if (holds_[i].mapping == nullptr && empty == holds_.size()) empty = i;
+  }
+  if (i == holds_.size()) {
+    if (empty < holds_.size()) {
+      i = empty;
+      holds_[i].mapping = mapping;
+    } else {
+      if (holds_.size() >= INT8_MAX) return false;
+      holds_.push_back({mapping, 0});
+    }
+  }
+  ++holds_[i].slots;
+  *free_hold = static_cast<int8_t>(i);
+  return true;
+}
+
 void ZeroCopyQueue::Release(ZeroCopySlot& s) {
-  s.keep[0].reset();
-  s.keep[1].reset();
+  for (int8_t& h : s.hold) {
+    if (h < 0) continue;
+    Hold& hold = holds_[static_cast<size_t>(h)];
+    if (--hold.slots == 0) hold.mapping.reset();
+    h = -1;
+  }
   s.in_flight = false;
 }
 
