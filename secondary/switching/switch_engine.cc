@@ -479,18 +479,20 @@ void SwitchEngine::FlushDue(uint64_t now_ns) {
   }
 }
 
+rte_mbuf* SwitchEngine::CopyToPool(rte_mbuf* m, QueueCounters& tx) {
+  rte_mbuf* c = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
+  rte_pktmbuf_free(m);
+  if (c == nullptr) Bump(tx.drops[Idx(DropReason::kNoMbuf)]);
+  return c;
+}
+
 void SwitchEngine::ToPort(uint32_t src_device, rte_mbuf* m) {
   QueueCounters& tx = state_.counters[src_device].switch_tx;
   if (port_dma_ && !DmaReady(m)) {
     // A zero-copy packet without IOVAs (guest memory, IOVA-as-PA mode): the NIC could
     // not read it. Copy it into pool memory.
-    rte_mbuf* c = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
-    rte_pktmbuf_free(m);
-    if (c == nullptr) {
-      Bump(tx.drops[Idx(DropReason::kNoMbuf)]);
-      return;
-    }
-    m = c;
+    m = CopyToPool(m, tx);
+    if (m == nullptr) return;
   }
   TxPlan plan = PlanPortTx(tx_caps_, m->ol_flags, m->nb_segs);
   m->vlan_tci = VlanOfDevice(src_device);
@@ -499,13 +501,8 @@ void SwitchEngine::ToPort(uint32_t src_device, rte_mbuf* m) {
   } else {
     if (!RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) > 1 || rte_pktmbuf_headroom(m) < kVlanTagLen) {
       // An external (zero-copy) or shared buffer is not ours to prepend to: copy it.
-      rte_mbuf* c = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
-      rte_pktmbuf_free(m);
-      if (c == nullptr) {
-        Bump(tx.drops[Idx(DropReason::kNoMbuf)]);
-        return;
-      }
-      m = c;
+      m = CopyToPool(m, tx);
+      if (m == nullptr) return;
       m->vlan_tci = VlanOfDevice(src_device);
     }
     if (rte_vlan_insert(&m) != 0) {

@@ -69,6 +69,8 @@ class SwitchEngine {
   void FlushDevice(uint32_t d);
   void FlushDue(uint64_t now_ns);
   void ToPort(uint32_t src_device, rte_mbuf* m);
+  // `m` copied into the pool (and freed); nullptr, counted no_mbuf, when the pool is empty.
+  [[nodiscard]] rte_mbuf* CopyToPool(rte_mbuf* m, QueueCounters& tx);
   void QueuePortTx(uint32_t src_device, rte_mbuf* m);
   void FlushPort();
   void DropFromDevice(uint32_t d, DropReason reason, rte_mbuf* m);

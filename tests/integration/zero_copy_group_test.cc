@@ -127,19 +127,8 @@ class ZeroCopyGroup {
   [[nodiscard]] std::string why() const { return up_.output + group_->Log("primary") + group_->Log("vhost"); }
   TestGroup& g() { return *group_; }
 
-  // Sum of the /metrics samples of `name` whose labels include every `labels` pair.
   double Metric(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
-    const CommandResult r = RunCommand({"curl", "-sS", "--max-time", "10", group_->metrics_url()}, 15s);
-    double sum = 0;
-    std::istringstream in(r.output);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0) continue;
-      bool match = true;
-      for (const auto& [k, v] : labels) match = match && line.find(k + "=\"" + v + "\"") != std::string::npos;
-      if (match) sum += std::stod(line.substr(line.rfind(' ') + 1));
-    }
-    return sum;
+    return group_->Metric(name, labels);
   }
   double ByReference(int device) {
     return Metric("vswitch_zero_copy_packets_total", {{"device", std::to_string(device)}});

@@ -81,4 +81,18 @@ bool TestGroup::WaitRoleState(const std::string& role, const std::string& state,
 
 std::string TestGroup::Log(const std::string& role) const { return ReadFile(dir_ / ("log/" + role + ".log")); }
 
+double TestGroup::Metric(const std::string& name, const std::map<std::string, std::string>& labels) {
+  const CommandResult r = RunCommand({"curl", "-sS", "--max-time", "10", metrics_url_}, std::chrono::seconds(15));
+  double sum = 0;
+  std::istringstream in(r.output);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0) continue;
+    bool match = true;
+    for (const auto& [k, v] : labels) match = match && line.find(k + "=\"" + v + "\"") != std::string::npos;
+    if (match) sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
 }  // namespace vswitch::test

@@ -28,6 +28,9 @@ class TestGroup {
   [[nodiscard]] const TempDir& dir() const { return dir_; }
   // The monitor's endpoint, "http://127.0.0.1:<port>/metrics".
   [[nodiscard]] const std::string& metrics_url() const { return metrics_url_; }
+  // Scrapes the monitor: the sum of the samples of `name` whose labels include every
+  // `labels` pair (0 when there are none).
+  [[nodiscard]] double Metric(const std::string& name, const std::map<std::string, std::string>& labels = {});
 
   // deploy/vswitch SUBCOMMAND ARGS... --config <ours>
   [[nodiscard]] CommandResult Vswitch(const std::vector<std::string>& args,

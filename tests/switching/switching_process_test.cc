@@ -56,21 +56,8 @@ class Switch {
   [[nodiscard]] std::string why() const { return up_.output + group_->Log("switching"); }
   TestGroup& g() { return *group_; }
 
-  // Sum of the /metrics samples of `name` whose labels include every `labels` pair.
   double Metric(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
-    const CommandResult r = RunCommand(
-        {"curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(metrics_port_) + "/metrics"},
-        15s);
-    double sum = 0;
-    std::istringstream in(r.output);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0) continue;
-      bool match = true;
-      for (const auto& [k, v] : labels) match = match && line.find(k + "=\"" + v + "\"") != std::string::npos;
-      if (match) sum += std::stod(line.substr(line.rfind(' ') + 1));
-    }
-    return sum;
+    return group_->Metric(name, labels);
   }
   double PortDrops(const std::string& reason) {
     return Metric("vswitch_port_drops_total", {{"reason", reason}});
