@@ -69,6 +69,7 @@ set title 'vswitch vhost engine vs DPDK 22.11 net_vhost (virtio-user peer, one c
 set xtics rotate by -30
 set key top right
 set grid ytics
+set yrange [0:*]
 plot '{dat}' using 2:xtic(1) title 'vswitch', '' using 3 title 'DPDK net_vhost'
 """
 try:
