@@ -218,6 +218,16 @@ class ZeroCopyTest : public ::testing::Test {
     (void)ring_.PublishUsed();
     return n;
   }
+  // A second region, 64 KiB at guest address 0x10000000, mapped from a memfd as a
+  // front-end's memory is.
+  static constexpr MemoryRegion kMemfdRegion{0x10000000, 1 << 16, 0x7e0000000000ull, 0};
+  void MapMemfdRegion() {
+    const int fd = memfd_create("zc", MFD_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, 1 << 16), 0);
+    ASSERT_EQ(mem_.table().Map(kMemfdRegion, fd), ProtocolError::kNone);
+    close(fd);
+  }
   std::vector<uint8_t> Tx(size_t payload) {
     auto frame = TcpFrame(payload);
     std::vector<uint8_t> tx(12, 0);
@@ -287,13 +297,7 @@ TEST_F(ZeroCopyTest, InFlightCapLeavesTheGuestDescriptorsToCopyWith) {
 }
 
 TEST_F(ZeroCopyTest, RegionUnmappedOnlyAfterItsLastBufferIsFreed) {
-  // A second region mapped from a memfd, as a front-end's memory is.
-  const int fd = memfd_create("zc", MFD_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(ftruncate(fd, 1 << 16), 0);
-  const MemoryRegion region{0x10000000, 1 << 16, 0x7e0000000000ull, 0};
-  ASSERT_EQ(mem_.table().Map(region, fd), ProtocolError::kNone);
-  close(fd);
+  ASSERT_NO_FATAL_FAILURE(MapMemfdRegion());
   const auto tx = Tx(1446);
   mem_.Write(0x10000000, tx);
   const test::BufferSpec spec[] = {{static_cast<uint32_t>(tx.size()), false, 0x10000000}};
@@ -304,7 +308,7 @@ TEST_F(ZeroCopyTest, RegionUnmappedOnlyAfterItsLastBufferIsFreed) {
   uint8_t* guest = rte_pktmbuf_mtod(pkts[0]->next, uint8_t*);
   auto* page = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(guest) & ~uintptr_t{4095});
   // The front-end removes the region (REM_MEM_REG / a new SET_MEM_TABLE).
-  ASSERT_TRUE(mem_.table().Remove(region));
+  ASSERT_TRUE(mem_.table().Remove(kMemfdRegion));
   EXPECT_EQ(msync(page, 4096, MS_ASYNC), 0) << "still mapped while the mbuf is in flight";
   std::vector<uint8_t> got(pkts[0]->pkt_len);
   ASSERT_NE(rte_pktmbuf_read(pkts[0], 0, pkts[0]->pkt_len, got.data()), nullptr);
@@ -456,12 +460,7 @@ class FakeSharer final : public MappingSharer {
 TEST_F(ZeroCopyTest, UnsharedRegionsAreCopiedAndRetiredMappingsGoToTheSharer) {
   FakeSharer sharer;
   mem_.table().set_sharer(&sharer);
-  const int fd = memfd_create("zc", MFD_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(ftruncate(fd, 1 << 16), 0);
-  const MemoryRegion region{0x10000000, 1 << 16, 0x7e0000000000ull, 0};
-  ASSERT_EQ(mem_.table().Map(region, fd), ProtocolError::kNone);
-  close(fd);
+  ASSERT_NO_FATAL_FAILURE(MapMemfdRegion());
   ASSERT_EQ(sharer.published_, 1);
   const auto tx = Tx(1446);
   mem_.Write(0x10000000, tx);
@@ -479,7 +478,7 @@ TEST_F(ZeroCopyTest, UnsharedRegionsAreCopiedAndRetiredMappingsGoToTheSharer) {
   ASSERT_EQ(Dequeue(pkts, 1), 1u);
   ASSERT_TRUE(RTE_MBUF_HAS_EXTBUF(pkts[0]->next)) << "acknowledged: by reference";
   // The mapping kept a duplicate fd for the other process to open.
-  ASSERT_TRUE(mem_.table().Remove(region));
+  ASSERT_TRUE(mem_.table().Remove(kMemfdRegion));
   EXPECT_TRUE(sharer.retired_.empty()) << "still in flight";
   rte_pktmbuf_free(pkts[0]);
   EXPECT_EQ(Reap(), 1u);
