@@ -171,7 +171,7 @@ template <class Source>
   // consumed until the copies are made.
   uint32_t planned = 0;
   bool no_room = false;
-  for (; planned < count && !no_room && !ring.broken(); ++planned) {
+  for (; planned < count; ++planned) {
     const uint64_t need = uint64_t{config.header_size} + packets[planned]->length();
     const auto first_chain = static_cast<uint32_t>(chains.size());
     uint64_t capacity = 0;
