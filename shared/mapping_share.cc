@@ -14,6 +14,30 @@ void EndTableWrite(MappingTable& table) {
   table.seq.store(table.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 
+uint64_t PublishEntry(MappingTable& table, uint32_t index, uint64_t vhost_va, uint64_t size,
+                      uint64_t file_offset, int32_t fd) {
+  SharedMapping& e = table.entries[index];
+  const uint64_t g = table.generation.load(std::memory_order_relaxed) + 1;
+  BeginTableWrite(table);
+  e.vhost_va.store(vhost_va, std::memory_order_relaxed);
+  e.size.store(size, std::memory_order_relaxed);
+  e.file_offset.store(file_offset, std::memory_order_relaxed);
+  e.fd.store(fd, std::memory_order_relaxed);
+  e.add_generation.store(g, std::memory_order_relaxed);
+  table.generation.store(g, std::memory_order_relaxed);
+  EndTableWrite(table);
+  return g;
+}
+
+uint64_t WithdrawEntry(MappingTable& table, uint32_t index) {
+  const uint64_t g = table.generation.load(std::memory_order_relaxed) + 1;
+  BeginTableWrite(table);
+  table.entries[index].add_generation.store(0, std::memory_order_relaxed);
+  table.generation.store(g, std::memory_order_relaxed);
+  EndTableWrite(table);
+  return g;
+}
+
 bool ReadTable(const MappingTable& table, MappingSnapshot& out) {
   const uint64_t before = table.seq.load(std::memory_order_acquire);
   if (before & 1) return false;

@@ -31,15 +31,7 @@ void MappingPublisher::Publish(vhost::GuestMapping& m) {
   for (uint32_t i = 0; i < kMaxSharedMappings; ++i) {
     SharedMapping& e = t.entries[i];
     if (e.add_generation.load(std::memory_order_relaxed) != 0) continue;
-    const uint64_t g = t.generation.load(std::memory_order_relaxed) + 1;
-    BeginTableWrite(t);
-    e.vhost_va.store(reinterpret_cast<uintptr_t>(m.base), std::memory_order_relaxed);
-    e.size.store(m.len, std::memory_order_relaxed);
-    e.file_offset.store(m.file_offset, std::memory_order_relaxed);
-    e.fd.store(m.fd.get(), std::memory_order_relaxed);
-    e.add_generation.store(g, std::memory_order_relaxed);
-    t.generation.store(g, std::memory_order_relaxed);
-    EndTableWrite(t);
+    const uint64_t g = PublishEntry(t, i, reinterpret_cast<uintptr_t>(m.base), m.len, m.file_offset, m.fd.get());
     m.share_index = static_cast<int32_t>(i);
     m.add_generation = g;
     VSW_LOG(DEBUG, "guest memory %p (+0x%zx) published as entry %u, generation %lu", m.base, m.len, i,
@@ -57,11 +49,7 @@ void MappingPublisher::Retire(std::unique_ptr<vhost::GuestMapping> m) {
   std::lock_guard lock(mu_);
   if (m->share_index < 0) return;  // never published: unmapped here and now
   MappingTable& t = state_.mappings;
-  const uint64_t g = t.generation.load(std::memory_order_relaxed) + 1;
-  BeginTableWrite(t);
-  t.entries[m->share_index].add_generation.store(0, std::memory_order_relaxed);
-  t.generation.store(g, std::memory_order_relaxed);
-  EndTableWrite(t);
+  const uint64_t g = WithdrawEntry(t, static_cast<uint32_t>(m->share_index));
   retired_.push_back({std::move(m), g});
   UnmapAcknowledgedLocked();
 }

@@ -34,25 +34,8 @@ class GuestMappingsTest : public testing::Test {
   }
   ~GuestMappingsTest() override { close(fd_); }
 
-  void Publish(uint32_t index, uintptr_t va) {
-    MappingTable& t = state_->mappings;
-    BeginTableWrite(t);
-    const uint64_t g = t.generation.load() + 1;
-    t.entries[index].vhost_va = va;
-    t.entries[index].size = kSize;
-    t.entries[index].file_offset = 0;
-    t.entries[index].fd = fd_;
-    t.entries[index].add_generation = g;
-    t.generation = g;
-    EndTableWrite(t);
-  }
-  void Unpublish(uint32_t index) {
-    MappingTable& t = state_->mappings;
-    BeginTableWrite(t);
-    t.entries[index].add_generation = 0;
-    t.generation = t.generation.load() + 1;
-    EndTableWrite(t);
-  }
+  void Publish(uint32_t index, uintptr_t va) { (void)PublishEntry(state_->mappings, index, va, kSize, 0, fd_); }
+  void Unpublish(uint32_t index) { (void)WithdrawEntry(state_->mappings, index); }
   AckRecord Ack() {
     AckRecord a;
     EXPECT_TRUE(ReadAck(state_->mapping_ack, a));

@@ -14,26 +14,10 @@ constexpr int32_t kSwitching = 200;
 
 // Publishes one entry the way vswitch-vhost does; returns its add generation.
 uint64_t Add(MappingTable& t, uint32_t index, uint64_t va, uint64_t size, int32_t fd) {
-  BeginTableWrite(t);
-  const uint64_t g = t.generation.load() + 1;
-  t.entries[index].vhost_va = va;
-  t.entries[index].size = size;
-  t.entries[index].file_offset = 0;
-  t.entries[index].fd = fd;
-  t.entries[index].add_generation = g;
-  t.generation = g;
-  EndTableWrite(t);
-  return g;
+  return PublishEntry(t, index, va, size, 0, fd);
 }
 
-uint64_t Remove(MappingTable& t, uint32_t index) {
-  BeginTableWrite(t);
-  const uint64_t g = t.generation.load() + 1;
-  t.entries[index].add_generation = 0;
-  t.generation = g;
-  EndTableWrite(t);
-  return g;
-}
+uint64_t Remove(MappingTable& t, uint32_t index) { return WithdrawEntry(t, index); }
 
 AckRecord Ack(int32_t switching, int32_t vhost, uint64_t generation) {
   AckRecord a;
