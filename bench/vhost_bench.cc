@@ -15,6 +15,7 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_cycles.h>
 #include <rte_udp.h>
 
 #include <atomic>
@@ -137,6 +138,12 @@ int main(int argc, char** argv) {
     constexpr uint16_t kBurst = 32;
     rte_mbuf* pkts[kBurst];
     uint64_t packets = 0, last_packets = 0;
+    // Polls that moved nothing: a back-end that often finds its queue empty waits on
+    // the peer, so the peer's rate is the bottleneck, not the back-end's.
+    uint64_t polls = 0, empty_polls = 0, last_polls = 0, last_empty = 0;
+    // TSC cycles of the polls that moved packets, per packet: the back-end's own cost,
+    // which the peer's rate hides whenever the peer is the slower side.
+    uint64_t busy_cycles = 0, last_busy = 0;
     const auto start = std::chrono::steady_clock::now();
     auto last = start;
     uint32_t spins = 0;
@@ -147,8 +154,17 @@ int main(int argc, char** argv) {
         if (o.duration > 0 && std::chrono::duration<double>(now - start).count() >= o.duration) break;
         const double dt = std::chrono::duration<double>(now - last).count();
         if (dt >= 1.0) {
-          std::printf("BENCH pps=%.0f\n", static_cast<double>(packets - last_packets) / dt);
+          const uint64_t p = polls - last_polls;
+          const uint64_t moved = packets - last_packets;
+          std::printf("BENCH pps=%.0f empty_polls=%.1f%% per_poll=%.1f busy_cycles_per_packet=%.1f\n",
+                      static_cast<double>(moved) / dt,
+                      p == 0 ? 0.0 : 100.0 * static_cast<double>(empty_polls - last_empty) / static_cast<double>(p),
+                      p == 0 ? 0.0 : static_cast<double>(moved) / static_cast<double>(p),
+                      moved == 0 ? 0.0 : static_cast<double>(busy_cycles - last_busy) / static_cast<double>(moved));
+          last_busy = busy_cycles;
           last_packets = packets;
+          last_polls = polls;
+          last_empty = empty_polls;
           last = now;
         }
       }
@@ -157,10 +173,14 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
         continue;
       }
+      const uint64_t t0 = rte_rdtsc();
       if (o.mode == "drop") {
         const uint16_t n = driver.DequeueBurst(vid, 1, pool, pkts, kBurst);
         if (n > 0) rte_pktmbuf_free_bulk(pkts, n);
         packets += n;
+        ++polls;
+        empty_polls += n == 0;
+        if (n > 0) busy_cycles += rte_rdtsc() - t0;
       } else {
         if (rte_pktmbuf_alloc_bulk(pool, pkts, kBurst) != 0) continue;
         for (uint16_t i = 0; i < kBurst; ++i) {
@@ -169,8 +189,12 @@ int main(int argc, char** argv) {
           m->data_len = static_cast<uint16_t>(o.size);
           m->pkt_len = o.size;
         }
-        packets += driver.EnqueueBurst(vid, 0, pkts, kBurst);
+        const uint16_t n = driver.EnqueueBurst(vid, 0, pkts, kBurst);
+        packets += n;
+        ++polls;
+        empty_polls += n == 0;
         rte_pktmbuf_free_bulk(pkts, kBurst);  // the library copied
+        if (n > 0) busy_cycles += rte_rdtsc() - t0;
       }
     }
     // The engine's own counters for the last device, to explain a figure.

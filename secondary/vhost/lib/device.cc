@@ -9,6 +9,7 @@
 
 #include "vhost_log.h"
 #include "mbuf_packet.h"
+#include "net_dequeue.h"
 #include "net_enqueue.h"
 #include "net_header.h"
 
@@ -584,7 +585,7 @@ uint16_t Device::DequeueBurst(uint16_t queue_id, rte_mempool* pool, rte_mbuf** p
     (void)q.zc.Reap([&q](uint16_t head) { q.ring.PutUsed(head, 0); });
     sink.EnableZeroCopy(&q.zc, &memory_, &q.stats);
   }
-  (void)DequeuePackets(q.ring, q.net, sink, count - n, q.stats, q.scratch);
+  (void)DequeuePacketsOf(q.ring, q.net, sink, count - n, q.stats, q.scratch);
   n = static_cast<uint16_t>(n + sink.count());
   if (q.ring.PublishUsed() && q.call) {
     q.call->Notify();

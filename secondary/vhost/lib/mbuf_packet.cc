@@ -71,8 +71,8 @@ bool HeaderFromMbuf(const rte_mbuf* m, uint64_t features, VirtioNetHdr& hdr) {
 }
 
 bool ApplyHeaderToMbuf(const VirtioNetHdr& hdr, rte_mbuf* m) {
+  if (!HeaderAsksOffload(hdr)) return true;
   const uint8_t gso = hdr.gso_type & ~kNetHdrGsoEcn;
-  if ((hdr.flags & kNetHdrFlagNeedsCsum) == 0 && gso == kNetHdrGsoNone) return true;
   rte_net_hdr_lens lens{};
   const uint32_t ptype =
       rte_net_get_ptype(m, &lens, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK | RTE_PTYPE_L4_MASK);
@@ -142,17 +142,9 @@ void MbufSink::Reserve(uint32_t packets) {
   }
 }
 
-bool MbufSink::Begin(uint32_t length) {
-  if (count_ >= capacity_) return false;
-  const uint32_t room = rte_pktmbuf_data_room_size(pool_) - RTE_PKTMBUF_HEADROOM;
-  if (room == 0) return false;
-  if (length <= room && spare_pos_ < spare_end_) {
-    head_ = spare_[spare_pos_++];
-    head_->pkt_len = length;
-    cur_ = head_;
-    return true;
-  }
-  const uint32_t nsegs = std::max<uint32_t>(1, (length + room - 1) / room);
+bool MbufSink::BeginChain(uint32_t length) {
+  if (room_ == 0) return false;
+  const uint32_t nsegs = std::max<uint32_t>(1, (length + room_ - 1) / room_);
   if (nsegs > kMaxSegments) return false;
   rte_mbuf* segs[kMaxSegments];
   if (rte_pktmbuf_alloc_bulk(pool_, segs, nsegs) != 0) return false;
@@ -164,7 +156,7 @@ bool MbufSink::Begin(uint32_t length) {
   return true;
 }
 
-void MbufSink::Append(const uint8_t* data, uint32_t len) {
+void MbufSink::AppendChain(const uint8_t* data, uint32_t len) {
   while (len > 0 && cur_ != nullptr) {
     const uint32_t room = rte_pktmbuf_tailroom(cur_);
     if (room == 0) {
@@ -179,9 +171,9 @@ void MbufSink::Append(const uint8_t* data, uint32_t len) {
   }
 }
 
-bool MbufSink::TakeByReference(const Segment* segments, uint32_t count, uint32_t offset,
-                               uint32_t length, const VirtioNetHdr& header, uint16_t head) {
-  if (zc_ == nullptr || !zc_->enabled()) return false;
+bool MbufSink::TakeByReferenceSlow(const Segment* segments, uint32_t count, uint32_t offset,
+                                   uint32_t length, const VirtioNetHdr& header, uint16_t head) {
+  if (!zc_->enabled()) return false;
   if (length < zc_->threshold() || length <= kCopiedHead) {
     return Copy(ZeroCopyCopyReason::kBelowThreshold);
   }
@@ -276,18 +268,6 @@ bool MbufSink::TakeByReference(const Segment* segments, uint32_t count, uint32_t
     return false;  // the copy path drops and counts it
   }
   if (stats_ != nullptr) stats_->zero_copy.Add(1);
-  out_[count_++] = m;
-  return true;
-}
-
-bool MbufSink::Finish(const VirtioNetHdr& header) {
-  rte_mbuf* m = head_;
-  head_ = nullptr;
-  cur_ = nullptr;
-  if (!ApplyHeaderToMbuf(header, m)) {
-    rte_pktmbuf_free(m);
-    return false;
-  }
   out_[count_++] = m;
   return true;
 }

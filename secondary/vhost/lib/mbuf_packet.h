@@ -7,6 +7,7 @@
 #include <rte_mbuf.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "net_datapath.h"
 #include "guest_memory.h"
@@ -24,6 +25,10 @@ namespace vswitch::vhost {
 // no offload flag is completed in software. Returns false when the header cannot be
 // honoured (it does not match the packet's headers).
 [[nodiscard]] bool ApplyHeaderToMbuf(const VirtioNetHdr& hdr, rte_mbuf* m);
+// False for the common header that asks for nothing (ApplyHeaderToMbuf has no work).
+[[nodiscard]] inline bool HeaderAsksOffload(const VirtioNetHdr& hdr) {
+  return (hdr.flags & kNetHdrFlagNeedsCsum) != 0 || (hdr.gso_type & ~kNetHdrGsoEcn) != kNetHdrGsoNone;
+}
 
 class MbufSource final : public PacketSource {
  public:
@@ -61,18 +66,56 @@ class MbufSink final : public PacketSink {
     stats_ = stats;
   }
   void Reserve(uint32_t packets) override;
-  [[nodiscard]] bool Begin(uint32_t length) override;
-  void Append(const uint8_t* data, uint32_t len) override;
-  [[nodiscard]] bool Finish(const VirtioNetHdr& header) override;
+  // Begin/Append/Finish are inline: DequeuePacketsOf<MbufSink> calls them per packet.
+  [[nodiscard]] bool Begin(uint32_t length) override {
+    if (count_ >= capacity_) return false;
+    if (length <= room_ && spare_pos_ < spare_end_) {
+      head_ = spare_[spare_pos_++];
+      head_->pkt_len = length;
+      cur_ = head_;
+      return true;
+    }
+    return BeginChain(length);
+  }
+  void Append(const uint8_t* data, uint32_t len) override {
+    // One segment holds it: the usual case of a packet no larger than the data room.
+    if (cur_ != nullptr && cur_->next == nullptr && len <= rte_pktmbuf_tailroom(cur_)) {
+      std::memcpy(rte_pktmbuf_mtod_offset(cur_, uint8_t*, cur_->data_len), data, len);
+      cur_->data_len = static_cast<uint16_t>(cur_->data_len + len);
+      return;
+    }
+    AppendChain(data, len);
+  }
+  [[nodiscard]] bool Finish(const VirtioNetHdr& header) override {
+    rte_mbuf* m = head_;
+    head_ = nullptr;
+    cur_ = nullptr;
+    if (HeaderAsksOffload(header) && !ApplyHeaderToMbuf(header, m)) {
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    out_[count_++] = m;
+    return true;
+  }
   [[nodiscard]] bool TakeByReference(const Segment* segments, uint32_t count, uint32_t offset,
                                      uint32_t length, const VirtioNetHdr& header,
-                                     uint16_t head) override;
+                                     uint16_t head) override {
+    if (zc_ == nullptr) return false;
+    return TakeByReferenceSlow(segments, count, offset, length, header, head);
+  }
   [[nodiscard]] uint32_t count() const { return count_; }
 
  private:
+  [[nodiscard]] bool BeginChain(uint32_t length);
+  void AppendChain(const uint8_t* data, uint32_t len);
+  [[nodiscard]] bool TakeByReferenceSlow(const Segment* segments, uint32_t count, uint32_t offset,
+                                         uint32_t length, const VirtioNetHdr& header, uint16_t head);
+
   rte_mempool* pool_;
   rte_mbuf** out_;
   uint32_t capacity_;
+  // The pool's data room past the headroom: what one mbuf holds.
+  uint32_t room_ = rte_pktmbuf_data_room_size(pool_) - RTE_PKTMBUF_HEADROOM;
   uint32_t count_ = 0;
   rte_mbuf* head_ = nullptr;
   rte_mbuf* cur_ = nullptr;

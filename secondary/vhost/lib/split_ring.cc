@@ -119,8 +119,8 @@ std::optional<DropReason> SplitRing::AddBuffer(uint64_t addr, uint32_t len,
   return std::nullopt;
 }
 
-std::optional<DropReason> SplitRing::ReadChain(uint16_t offset, Direction direction,
-                                               std::vector<Segment>& segments, Chain& chain) {
+std::optional<DropReason> SplitRing::ReadChainWalk(uint16_t offset, Direction direction,
+                                                   std::vector<Segment>& segments, Chain& chain) {
   const uint32_t mask = layout_.size - 1;
   const uint16_t slot = static_cast<uint16_t>(last_avail_idx_ + offset) & mask;
   const uint16_t head = LoadU16(&layout_.avail->ring[slot], __ATOMIC_RELAXED);
@@ -191,20 +191,6 @@ std::optional<DropReason> SplitRing::ReadChain(uint16_t offset, Direction direct
     idx = d.next;
   }
   return std::nullopt;
-}
-
-void SplitRing::Advance(uint16_t n) {
-  last_avail_idx_ = static_cast<uint16_t>(last_avail_idx_ + n);
-  WriteAvailEvent();
-}
-
-void SplitRing::PutUsed(uint16_t head, uint32_t len) {
-  const uint32_t slot = last_used_idx_ & (layout_.size - 1);
-  VirtqUsedElem* e = &layout_.used->ring[slot];
-  e->id = head;
-  e->len = len;
-  LogUsed(offsetof(VirtqUsed, ring) + slot * sizeof(VirtqUsedElem), sizeof(VirtqUsedElem));
-  last_used_idx_ = static_cast<uint16_t>(last_used_idx_ + 1);
 }
 
 bool SplitRing::PublishUsed() {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -85,7 +86,33 @@ class SplitRing {
   // itself was valid, `chain.head` names it so the caller can return it used (len 0).
   // kHeadOutOfRange breaks the ring.
   [[nodiscard]] std::optional<DropReason> ReadChain(uint16_t offset, Direction direction,
-                                                    std::vector<Segment>& segments, Chain& chain);
+                                                    std::vector<Segment>& segments, Chain& chain) {
+    // Fast path, inline: one direct descriptor wholly inside the cached region, the
+    // layout DPDK's and Linux's drivers use for every small packet. Each guest field is
+    // loaded once and used as loaded; anything else takes the full walk, which reads
+    // and validates everything again on its own.
+    const uint32_t mask = layout_.size - 1;
+    const uint16_t head = __atomic_load_n(
+        &layout_.avail->ring[static_cast<uint16_t>(last_avail_idx_ + offset) & mask], __ATOMIC_RELAXED);
+    if (head < layout_.size) {
+      const volatile VirtqDesc* d = &layout_.desc[head];
+      const uint16_t want = direction == Direction::kDeviceWritable ? kDescFlagWrite : 0;
+      if ((d->flags & (kDescFlagNext | kDescFlagIndirect | kDescFlagWrite)) == want) {
+        const uint64_t addr = d->addr;
+        const uint32_t len = d->len;
+        const uint64_t at = addr - cache_base_;
+        if (len > 0 && at < cache_size_ && len <= cache_size_ - at) {
+          chain.head = head;
+          chain.first_segment = static_cast<uint32_t>(segments.size());
+          chain.num_segments = 1;
+          chain.length = len;
+          segments.push_back(Segment{cache_host_ + at, len, addr});
+          return std::nullopt;
+        }
+      }
+    }
+    return ReadChainWalk(offset, direction, segments, chain);
+  }
 
   // A hint before a burst of up to `n` chains: prefetches their available-ring entries
   // and head descriptors, so the walk does not wait on each cache line the driver's core
@@ -102,9 +129,21 @@ class SplitRing {
   }
 
   // Consumes n available entries.
-  void Advance(uint16_t n);
+  void Advance(uint16_t n) {
+    last_avail_idx_ = static_cast<uint16_t>(last_avail_idx_ + n);
+    if (options_.event_idx && options_.guest_notify) WriteAvailEvent();
+  }
   // Writes a used element (not yet visible to the driver).
-  void PutUsed(uint16_t head, uint32_t len);
+  void PutUsed(uint16_t head, uint32_t len) {
+    const uint32_t slot = last_used_idx_ & (layout_.size - 1);
+    VirtqUsedElem* e = &layout_.used->ring[slot];
+    e->id = head;
+    e->len = len;
+    if (log_ != nullptr) {
+      LogUsed(offsetof(VirtqUsed, ring) + slot * sizeof(VirtqUsedElem), sizeof(VirtqUsedElem));
+    }
+    last_used_idx_ = static_cast<uint16_t>(last_used_idx_ + 1);
+  }
   // Makes the used elements visible (store-release of used->idx) and says whether the
   // driver asked to be notified (2.6.7: VRING_AVAIL_F_NO_INTERRUPT or used_event).
   [[nodiscard]] bool PublishUsed();
@@ -112,6 +151,11 @@ class SplitRing {
   void SetGuestNotify(bool enable);
 
  private:
+  // ReadChain's full walk: chained and indirect descriptors, region boundaries, and
+  // every malformed case.
+  [[nodiscard]] std::optional<DropReason> ReadChainWalk(uint16_t offset, Direction direction,
+                                                        std::vector<Segment>& segments,
+                                                        Chain& chain);
   [[nodiscard]] std::optional<DropReason> AddBuffer(uint64_t addr, uint32_t len,
                                                     std::vector<Segment>& segments,
                                                     Chain& chain);

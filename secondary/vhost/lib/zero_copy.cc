@@ -3,6 +3,7 @@
 #include <rte_malloc.h>
 
 #include <algorithm>
+#include <iterator>
 #include <random>
 
 #include "vhost_log.h"
@@ -94,13 +95,9 @@ void ZeroCopyQueue::Arm(ZeroCopySlot* slot, uint16_t pieces) {
 void ZeroCopyQueue::Cancel(ZeroCopySlot* slot) {
   rte_mbuf_ext_refcnt_set(&slot->shared->shinfo, 1);
   Release(*slot);
-  for (size_t i = 0; i < in_flight_.size(); ++i) {
-    if (in_flight_[i] == slot->head) {
-      in_flight_[i] = in_flight_.back();
-      in_flight_.pop_back();
-      break;
-    }
-  }
+  // Usually the last one acquired; order kept either way (see Reap).
+  const auto it = std::find(in_flight_.rbegin(), in_flight_.rend(), slot->head);
+  if (it != in_flight_.rend()) in_flight_.erase(std::next(it).base());
 }
 
 bool ZeroCopyQueue::Keep(ZeroCopySlot* slot, const std::shared_ptr<GuestMapping>& mapping) {

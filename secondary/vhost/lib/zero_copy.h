@@ -93,21 +93,24 @@ class ZeroCopyQueue {
   void Cancel(ZeroCopySlot* slot);
   // Calls put_used(head) for every slot whose mbufs were all freed, and frees the slot;
   // releases orphans likewise (without put_used). Returns the slots put back.
+  // Slots are returned in the order they were acquired (the guest's avail order) and
+  // the ones still held keep theirs: a driver recycles chains in the order it gets them
+  // back, so returning them shuffled scatters its next descriptors over more cache lines
+  // for both sides.
   template <class F>
   uint32_t Reap(F&& put_used) {
-    uint32_t n = 0;
-    for (size_t i = 0; i < in_flight_.size();) {
+    size_t kept = 0;
+    for (size_t i = 0; i < in_flight_.size(); ++i) {
       ZeroCopySlot& s = current_->slots[in_flight_[i]];
       if (Done(s)) {
         put_used(s.head);
         Release(s);
-        in_flight_[i] = in_flight_.back();
-        in_flight_.pop_back();
-        ++n;
       } else {
-        ++i;
+        in_flight_[kept++] = in_flight_[i];
       }
     }
+    const auto n = static_cast<uint32_t>(in_flight_.size() - kept);
+    in_flight_.resize(kept);
     if (!orphans_.empty()) (void)ReapOrphans();
     return n;
   }
@@ -162,7 +165,7 @@ class ZeroCopyQueue {
   std::unique_ptr<Table> current_;
   std::vector<std::unique_ptr<Table>> retired_;
   std::vector<Orphan> orphans_;
-  std::vector<uint16_t> in_flight_;
+  std::vector<uint16_t> in_flight_;  // in the order acquired
   std::vector<Hold> holds_;
   uint32_t cap_ = 0;
   uint32_t threshold_ = kZeroCopyDefaultThreshold;
