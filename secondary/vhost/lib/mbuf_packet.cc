@@ -35,7 +35,7 @@ bool WriteU16(rte_mbuf* m, uint32_t offset, uint16_t value) {
 
 }  // namespace
 
-bool HeaderFromMbuf(const rte_mbuf* m, uint64_t features, VirtioNetHdr& hdr) {
+bool HeaderFromMbufOffloads(const rte_mbuf* m, uint64_t features, VirtioNetHdr& hdr) {
   hdr = VirtioNetHdr{};
   const uint64_t ol = m->ol_flags;
   const uint16_t l4_start = static_cast<uint16_t>(m->l2_len + m->l3_len);

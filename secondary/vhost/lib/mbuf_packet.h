@@ -18,7 +18,18 @@ namespace vswitch::vhost {
 
 // The virtio-net header for an mbuf about to enter a guest with `features`. Returns
 // false when the mbuf asks for an offload the guest did not negotiate.
-[[nodiscard]] bool HeaderFromMbuf(const rte_mbuf* m, uint64_t features, VirtioNetHdr& hdr);
+[[nodiscard]] bool HeaderFromMbufOffloads(const rte_mbuf* m, uint64_t features, VirtioNetHdr& hdr);
+[[nodiscard]] inline bool HeaderFromMbuf(const rte_mbuf* m, uint64_t features, VirtioNetHdr& hdr) {
+  // Inline for the common mbuf that asks for no offload and reports no checksum state:
+  // its header is all zeros (called per packet on the enqueue path).
+  constexpr uint64_t kOffloadFlags = RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG |
+                                     RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK;
+  if ((m->ol_flags & kOffloadFlags) == 0) {
+    hdr = VirtioNetHdr{};
+    return true;
+  }
+  return HeaderFromMbufOffloads(m, features, hdr);
+}
 
 // Applies a (validated) guest TX header to an mbuf: checksum and segmentation requests
 // become RTE_MBUF_F_TX_* flags with l2/l3/l4 lengths; a checksum on a protocol that has

@@ -72,7 +72,7 @@ class PacketSink {
 
 // Scratch space reused across bursts so the datapath does not allocate once warm.
 struct DatapathScratch {
-  std::vector<Segment> segments;
+  SegmentList segments;
   std::vector<Chain> chains;
   std::vector<uint32_t> written;  // per chain: bytes written (its used length)
 };

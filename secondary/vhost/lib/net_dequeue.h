@@ -17,7 +17,7 @@ namespace dequeue_detail {
 // Reads bytes out of a chain's readable segments in order.
 class ChainReader {
  public:
-  ChainReader(const std::vector<Segment>& segments, const Chain& chain)
+  ChainReader(const SegmentList& segments, const Chain& chain)
       : segments_(segments), chain_(chain) {}
 
   // Copies `len` bytes to `dst`; the caller has checked the chain is long enough.
@@ -53,7 +53,7 @@ class ChainReader {
   }
 
  private:
-  const std::vector<Segment>& segments_;
+  const SegmentList& segments_;
   const Chain& chain_;
   uint32_t seg_ = 0;
   uint32_t offset_ = 0;

@@ -28,7 +28,7 @@ static_assert(std::endian::native == std::endian::little);
 // stored, a load the store buffer cannot forward.
 class ChainWriter {
  public:
-  ChainWriter(const std::vector<Segment>& segments, const Chain* chains, uint32_t* written,
+  ChainWriter(const SegmentList& segments, const Chain* chains, uint32_t* written,
               DirtyLog* log)
       : segments_(segments), chains_(chains), written_(written), log_(log) {}
 
@@ -113,7 +113,7 @@ class ChainWriter {
   }
 
  private:
-  const std::vector<Segment>& segments_;
+  const SegmentList& segments_;
   const Chain* chains_;
   uint32_t* written_;
   uint32_t cur_written_ = 0;

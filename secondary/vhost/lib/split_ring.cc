@@ -23,6 +23,12 @@ uint16_t LoadU16(const uint16_t* p, int order) { return __atomic_load_n(p, order
 
 }  // namespace
 
+void SegmentList::Grow() {
+  storage_.resize(std::max<size_t>(64, 2 * storage_.size()));
+  data_ = storage_.data();
+  capacity_ = storage_.size();
+}
+
 void SplitRing::Init(const RingLayout& layout, const GuestMemory* memory, uint16_t last_avail_idx,
                      const RingOptions& options) {
   layout_ = layout;
@@ -101,7 +107,7 @@ HostRange SplitRing::TranslateSlow(uint64_t gpa, uint64_t len) {
 }
 
 std::optional<DropReason> SplitRing::AddBuffer(uint64_t addr, uint32_t len,
-                                               std::vector<Segment>& segments, Chain& chain) {
+                                               SegmentList& segments, Chain& chain) {
   chain.length += len;
   if (chain.length > std::numeric_limits<uint32_t>::max()) return DropReason::kLengthOverflow;
   // Translate the whole range, in pieces where it crosses a region boundary
@@ -120,7 +126,7 @@ std::optional<DropReason> SplitRing::AddBuffer(uint64_t addr, uint32_t len,
 }
 
 std::optional<DropReason> SplitRing::ReadChainWalk(uint16_t offset, Direction direction,
-                                                   std::vector<Segment>& segments, Chain& chain) {
+                                                   SegmentList& segments, Chain& chain) {
   const uint32_t mask = layout_.size - 1;
   const uint16_t slot = static_cast<uint16_t>(last_avail_idx_ + offset) & mask;
   const uint16_t head = LoadU16(&layout_.avail->ring[slot], __ATOMIC_RELAXED);
@@ -141,7 +147,7 @@ std::optional<DropReason> SplitRing::ReadChainWalk(uint16_t offset, Direction di
   bool in_indirect = false;
   uint16_t idx = head;
   const auto fail = [&](DropReason r) -> std::optional<DropReason> {
-    segments.resize(chain.first_segment);
+    segments.Truncate(chain.first_segment);
     chain.num_segments = 0;
     chain.length = 0;
     return r;
