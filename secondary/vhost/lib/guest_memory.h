@@ -83,8 +83,16 @@ class GuestMemoryTable final : public GuestMemory {
   // change until then). nullptr for unmapped addresses; empty for AddHost regions.
   // Valid until the table changes.
   [[nodiscard]] const std::shared_ptr<GuestMapping>* MappingAt(uint64_t gpa) const {
+    uint64_t base, size;
+    return MappingAt(gpa, base, size);
+  }
+  // The same, with the region's guest range, for callers that cache the lookup.
+  [[nodiscard]] const std::shared_ptr<GuestMapping>* MappingAt(uint64_t gpa, uint64_t& base,
+                                                               uint64_t& size) const {
     for (const auto& r : regions_) {
       if (gpa >= r.desc.guest_phys_addr && gpa - r.desc.guest_phys_addr < r.desc.memory_size) {
+        base = r.desc.guest_phys_addr;
+        size = r.desc.memory_size;
         return &r.keep;
       }
     }

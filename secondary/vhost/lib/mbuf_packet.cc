@@ -171,6 +171,25 @@ void MbufSink::AppendChain(const uint8_t* data, uint32_t len) {
   }
 }
 
+void MbufSink::LookUpRegion(uint64_t gpa) {
+  region_base_ = 0;
+  region_size_ = 0;
+  region_keep_ = nullptr;
+  region_shared_ = true;
+  uint64_t base = 0, size = 0;
+  const std::shared_ptr<GuestMapping>* found = table_ != nullptr ? table_->MappingAt(gpa, base, size) : nullptr;
+  const std::shared_ptr<GuestMapping>* keep = (found != nullptr && *found != nullptr) ? found : nullptr;
+  // With a sharer, each mapping must be one the transmitting process has mapped at the
+  // same address.
+  const MappingSharer* sharer = table_ != nullptr ? table_->sharer() : nullptr;
+  region_shared_ = sharer == nullptr || (keep != nullptr && sharer->Shared(**keep));
+  region_keep_ = keep;
+  if (found != nullptr) {
+    region_base_ = base;
+    region_size_ = size;
+  }
+}
+
 bool MbufSink::TakeByReferenceSlow(const Segment* segments, uint32_t count, uint32_t offset,
                                    uint32_t length, const VirtioNetHdr& header, uint16_t head) {
   if (!zc_->enabled()) return false;
@@ -203,16 +222,16 @@ bool MbufSink::TakeByReferenceSlow(const Segment* segments, uint32_t count, uint
   if (npieces == 0) return Copy(ZeroCopyCopyReason::kOther);
   ZeroCopySlot* slot = zc_->Acquire(head);
   if (slot == nullptr) return Copy(ZeroCopyCopyReason::kOther);  // head already in flight
-  // Keep the mappings (at most two regions) until the buffers are freed; with a sharer,
-  // each must be one the transmitting process has mapped at the same address.
-  const MappingSharer* sharer = table_ != nullptr ? table_->sharer() : nullptr;
+  // Keep the mappings (at most two regions) until the buffers are freed.
   for (uint32_t i = 0; i < npieces; ++i) {
-    const std::shared_ptr<GuestMapping>* found = table_ != nullptr ? table_->MappingAt(pieces[i].gpa) : nullptr;
-    const std::shared_ptr<GuestMapping>* keep = (found != nullptr && *found != nullptr) ? found : nullptr;
-    if (sharer != nullptr && (keep == nullptr || !sharer->Shared(**keep))) {
+    // A piece lies in one region (the walk splits at region boundaries), found by its
+    // start; the burst's packets are nearly always in the region of the one before.
+    if (pieces[i].gpa - region_base_ >= region_size_) LookUpRegion(pieces[i].gpa);
+    if (!region_shared_) {
       zc_->Cancel(slot);
       return Copy(ZeroCopyCopyReason::kRegionNotShared);
     }
+    const std::shared_ptr<GuestMapping>* keep = region_keep_;
     if (keep == nullptr) continue;
     if (!zc_->Keep(slot, *keep)) {
       zc_->Cancel(slot);
@@ -232,6 +251,12 @@ bool MbufSink::TakeByReferenceSlow(const Segment* segments, uint32_t count, uint
   uint8_t* dst = rte_pktmbuf_mtod(m, uint8_t*);
   uint32_t want = kCopiedHead;
   skip = offset;
+  if (segments[0].len >= offset + kCopiedHead) {
+    // The usual layout, header and headers in the first buffer: a fixed-size copy the
+    // compiler inlines.
+    std::memcpy(dst, segments[0].host + offset, kCopiedHead);
+    want = 0;
+  }
   for (uint32_t i = 0; i < count && want > 0; ++i) {
     const Segment& s = segments[i];
     if (skip >= s.len) {
@@ -261,7 +286,7 @@ bool MbufSink::TakeByReferenceSlow(const Segment* segments, uint32_t count, uint
     prev->next = e;
     prev = e;
   }
-  if (!ApplyHeaderToMbuf(header, m)) {
+  if (HeaderAsksOffload(header) && !ApplyHeaderToMbuf(header, m)) {
     rte_pktmbuf_free(m);  // drops every piece's reference: refcnt is back to ours
     zc_->Cancel(slot);
     (void)Copy(ZeroCopyCopyReason::kOther);

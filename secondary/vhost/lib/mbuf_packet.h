@@ -140,9 +140,18 @@ class MbufSink final : public PacketSink {
     return false;
   }
 
+  // Caches the region of the last zero-copy piece for the burst (this sink's life,
+  // during which the table cannot change): its range, mapping and whether the
+  // transmitting process shares it.
+  void LookUpRegion(uint64_t gpa);
+
   ZeroCopyQueue* zc_ = nullptr;
   const GuestMemoryTable* table_ = nullptr;
   QueueStats* stats_ = nullptr;
+  uint64_t region_base_ = 0;
+  uint64_t region_size_ = 0;  // 0: nothing cached
+  const std::shared_ptr<GuestMapping>* region_keep_ = nullptr;
+  bool region_shared_ = false;
 };
 
 }  // namespace vswitch::vhost

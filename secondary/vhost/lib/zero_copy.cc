@@ -3,7 +3,6 @@
 #include <rte_malloc.h>
 
 #include <algorithm>
-#include <iterator>
 #include <random>
 
 #include "vhost_log.h"
@@ -71,36 +70,18 @@ bool ZeroCopyQueue::Enable(uint32_t queue_size, uint32_t cap, uint32_t threshold
   current_ = std::move(table);
   cap_ = cap == 0 ? std::max<uint32_t>(1, queue_size / 2) : std::min(cap, queue_size);
   threshold_ = threshold;
-  in_flight_.clear();
-  in_flight_.reserve(cap_);
+  in_flight_.Reset(cap_);
   return true;
-}
-
-ZeroCopySlot* ZeroCopyQueue::Acquire(uint16_t head) {
-  if (!HasRoom() || head >= current_->size) return nullptr;
-  ZeroCopySlot& s = current_->slots[head];
-  // A head is in flight at most once: the guest cannot make it available again before
-  // we return it (2.6.8); a guest that does anyway gets the copy path.
-  if (s.in_flight) return nullptr;
-  s.in_flight = true;
-  s.head = head;
-  in_flight_.push_back(head);
-  return &s;
-}
-
-void ZeroCopyQueue::Arm(ZeroCopySlot* slot, uint16_t pieces) {
-  rte_mbuf_ext_refcnt_set(&slot->shared->shinfo, static_cast<uint16_t>(pieces + 1));
 }
 
 void ZeroCopyQueue::Cancel(ZeroCopySlot* slot) {
   rte_mbuf_ext_refcnt_set(&slot->shared->shinfo, 1);
   Release(*slot);
   // Usually the last one acquired; order kept either way (see Reap).
-  const auto it = std::find(in_flight_.rbegin(), in_flight_.rend(), slot->head);
-  if (it != in_flight_.rend()) in_flight_.erase(std::next(it).base());
+  in_flight_.Erase(slot->head);
 }
 
-bool ZeroCopyQueue::Keep(ZeroCopySlot* slot, const std::shared_ptr<GuestMapping>& mapping) {
+bool ZeroCopyQueue::KeepSlow(ZeroCopySlot* slot, const std::shared_ptr<GuestMapping>& mapping) {
   const GuestMapping* m = mapping.get();
   for (const int8_t h : slot->hold) {
     if (h >= 0 && holds_[static_cast<size_t>(h)].mapping.get() == m) return true;
@@ -124,17 +105,8 @@ bool ZeroCopyQueue::Keep(ZeroCopySlot* slot, const std::shared_ptr<GuestMapping>
   }
   ++holds_[i].slots;
   *free_hold = static_cast<int8_t>(i);
+  last_hold_ = i;
   return true;
-}
-
-void ZeroCopyQueue::Release(ZeroCopySlot& s) {
-  for (int8_t& h : s.hold) {
-    if (h < 0) continue;
-    Hold& hold = holds_[static_cast<size_t>(h)];
-    if (--hold.slots == 0) hold.mapping.reset();
-    h = -1;
-  }
-  s.in_flight = false;
 }
 
 uint32_t ZeroCopyQueue::ReapOrphans() {

@@ -31,6 +31,7 @@
 
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -65,6 +66,39 @@ struct ZeroCopySlot {
   int8_t hold[2] = {-1, -1};  // the queue's holds of the mappings the buffers lie in
 };
 
+// The heads in flight, in the order acquired: a fixed array sized once (the cap), so
+// appending is a store and no growth path keeps it from being inlined.
+class HeadList {
+ public:
+  void Reset(uint32_t capacity) {
+    heads_ = std::make_unique<uint16_t[]>(capacity);
+    capacity_ = capacity;
+    size_ = 0;
+  }
+  [[nodiscard]] uint32_t size() const { return size_; }
+  [[nodiscard]] bool full() const { return size_ >= capacity_; }
+  uint16_t& operator[](uint32_t i) { return heads_[i]; }
+  void push_back(uint16_t h) { heads_[size_++] = h; }  // the caller checked !full()
+  void Truncate(uint32_t n) { size_ = std::min(size_, n); }
+  void clear() { size_ = 0; }
+  // Removes the last occurrence of `h`, keeping the order of the rest.
+  void Erase(uint16_t h) {
+    for (uint32_t i = size_; i-- > 0;) {
+      if (heads_[i] != h) continue;
+      std::copy(heads_.get() + i + 1, heads_.get() + size_, heads_.get() + i);
+      --size_;
+      return;
+    }
+  }
+  [[nodiscard]] const uint16_t* begin() const { return heads_.get(); }
+  [[nodiscard]] const uint16_t* end() const { return heads_.get() + size_; }
+
+ private:
+  std::unique_ptr<uint16_t[]> heads_;
+  uint32_t capacity_ = 0;
+  uint32_t size_ = 0;
+};
+
 class ZeroCopyQueue {
  public:
   ZeroCopyQueue() = default;
@@ -78,17 +112,39 @@ class ZeroCopyQueue {
                             uint32_t threshold = kZeroCopyDefaultThreshold);
   [[nodiscard]] bool enabled() const { return current_ != nullptr; }
   [[nodiscard]] uint32_t threshold() const { return threshold_; }
-  [[nodiscard]] uint32_t in_flight() const { return static_cast<uint32_t>(in_flight_.size()); }
+  [[nodiscard]] uint32_t in_flight() const { return in_flight_.size(); }
   [[nodiscard]] uint32_t orphans() const { return static_cast<uint32_t>(orphans_.size()); }
-  [[nodiscard]] bool HasRoom() const { return enabled() && in_flight_.size() < cap_; }
+  [[nodiscard]] bool HasRoom() const { return enabled() && !in_flight_.full(); }
 
   // The slot for descriptor chain `head`, marked in flight, or nullptr when at the cap.
-  [[nodiscard]] ZeroCopySlot* Acquire(uint16_t head);
+  // (Inline, like Keep and Release: they run once per zero-copy packet.)
+  [[nodiscard]] ZeroCopySlot* Acquire(uint16_t head) {
+    if (!HasRoom() || head >= current_->size) return nullptr;
+    ZeroCopySlot& s = current_->slots[head];
+    // A head is in flight at most once: the guest cannot make it available again before
+    // we return it (2.6.8); a guest that does anyway gets the copy path.
+    if (s.in_flight) return nullptr;
+    s.in_flight = true;
+    s.head = head;
+    in_flight_.push_back(head);
+    return &s;
+  }
   // The slot's buffers are about to be attached to `pieces` mbufs.
-  static void Arm(ZeroCopySlot* slot, uint16_t pieces);
+  static void Arm(ZeroCopySlot* slot, uint16_t pieces) {
+    rte_mbuf_ext_refcnt_set(&slot->shared->shinfo, static_cast<uint16_t>(pieces + 1));
+  }
   // Keeps `mapping` (a region the slot's buffers lie in) alive until the slot is
   // released; at most two distinct mappings per slot: false for a third.
-  [[nodiscard]] bool Keep(ZeroCopySlot* slot, const std::shared_ptr<GuestMapping>& mapping);
+  [[nodiscard]] bool Keep(ZeroCopySlot* slot, const std::shared_ptr<GuestMapping>& mapping) {
+    // Usually: a fresh slot in the region the previous packet was in.
+    if (slot->hold[0] < 0 && last_hold_ < holds_.size() &&
+        holds_[last_hold_].mapping.get() == mapping.get()) {
+      ++holds_[last_hold_].slots;
+      slot->hold[0] = static_cast<int8_t>(last_hold_);
+      return true;
+    }
+    return KeepSlow(slot, mapping);
+  }
   // Gives back a slot acquired but whose mbufs were all freed here (or never attached).
   void Cancel(ZeroCopySlot* slot);
   // Calls put_used(head) for every slot whose mbufs were all freed, and frees the slot;
@@ -99,8 +155,8 @@ class ZeroCopyQueue {
   // for both sides.
   template <class F>
   uint32_t Reap(F&& put_used) {
-    size_t kept = 0;
-    for (size_t i = 0; i < in_flight_.size(); ++i) {
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < in_flight_.size(); ++i) {
       ZeroCopySlot& s = current_->slots[in_flight_[i]];
       if (Done(s)) {
         put_used(s.head);
@@ -109,8 +165,8 @@ class ZeroCopyQueue {
         in_flight_[kept++] = in_flight_[i];
       }
     }
-    const auto n = static_cast<uint32_t>(in_flight_.size() - kept);
-    in_flight_.resize(kept);
+    const uint32_t n = in_flight_.size() - kept;
+    in_flight_.Truncate(kept);
     if (!orphans_.empty()) (void)ReapOrphans();
     return n;
   }
@@ -120,7 +176,7 @@ class ZeroCopyQueue {
     if (!enabled()) return;
     (void)Reap(put_used);
     for (uint16_t h : in_flight_) orphans_.push_back({current_.get(), &current_->slots[h]});
-    current_->outstanding = static_cast<uint32_t>(in_flight_.size());
+    current_->outstanding = in_flight_.size();
     in_flight_.clear();
     if (current_->outstanding > 0) {
       retired_.push_back(std::move(current_));
@@ -159,14 +215,24 @@ class ZeroCopyQueue {
     std::shared_ptr<GuestMapping> mapping;
     uint32_t slots = 0;
   };
-  void Release(ZeroCopySlot& s);
+  [[nodiscard]] bool KeepSlow(ZeroCopySlot* slot, const std::shared_ptr<GuestMapping>& mapping);
+  void Release(ZeroCopySlot& s) {
+    for (int8_t& h : s.hold) {
+      if (h < 0) continue;
+      Hold& hold = holds_[static_cast<size_t>(h)];
+      if (--hold.slots == 0) hold.mapping.reset();
+      h = -1;
+    }
+    s.in_flight = false;
+  }
   static void UnexpectedFree(void* addr, void* opaque);
 
   std::unique_ptr<Table> current_;
   std::vector<std::unique_ptr<Table>> retired_;
   std::vector<Orphan> orphans_;
-  std::vector<uint16_t> in_flight_;  // in the order acquired
+  HeadList in_flight_;
   std::vector<Hold> holds_;
+  size_t last_hold_ = SIZE_MAX;  // the hold KeepSlow last used
   uint32_t cap_ = 0;
   uint32_t threshold_ = kZeroCopyDefaultThreshold;
 };
