@@ -9,12 +9,16 @@ from collections import defaultdict
 
 results, out_md, work = sys.argv[1], sys.argv[2], sys.argv[3]
 runs = defaultdict(list)
+cycles = defaultdict(list)  # our back-end's busy TSC cycles per packet, per run
 order = []
 for line in open(results):
-    cell, be, _, pps = line.split()
+    f = line.split()
+    cell, be, pps = f[0], f[1], f[3]
     if cell not in order:
         order.append(cell)
-    runs[(cell, be)].append(int(pps))
+    runs[(cell, be)].append(int(float(pps)))
+    if be == "vswitch" and len(f) > 4 and float(f[4]) > 0:
+        cycles[cell].append(float(f[4]))
 
 DIRS = {"gtx": "guest TX", "grx": "guest RX"}
 rows = []
@@ -27,17 +31,20 @@ for cell in order:
 
 # Zero-copy over copy mode, same direction/size/mergeable.
 by = {(r[1], r[2], r[3], r[4]): r[5] for r in rows}
+cyc = {(r[1], r[2], r[3], r[4]): statistics.median(cycles[r[0]]) for r in rows if cycles[r[0]]}
 
 lines = []
 ZC = {"0": "off", "1": "on", "n": "off, no IN_ORDER"}
-hdr = "| direction | size | mergeable | zero-copy | vswitch Mpps | DPDK net_vhost Mpps | ratio | runs (vswitch / DPDK, Mpps) |"
-lines += [hdr, "| --- | ---: | :---: | :---: | ---: | ---: | ---: | --- |"]
+hdr = ("| direction | size | mergeable | zero-copy | vswitch Mpps | DPDK net_vhost Mpps | ratio | "
+       "vswitch busy cycles/packet | runs (vswitch / DPDK, Mpps) |")
+lines += [hdr, "| --- | ---: | :---: | :---: | ---: | ---: | ---: | ---: | --- |"]
 for cell, d, size, mrg, zc, ours, dpdk, ratio in rows:
     rv = " ".join(f"{v/1e6:.2f}" for v in runs[(cell, "vswitch")])
     rd = " ".join(f"{v/1e6:.2f}" for v in runs[(cell, "dpdk")])
     flag = "" if ratio >= 1.0 else " **<1**"
+    c = f"{statistics.median(cycles[cell]):.0f}" if cycles[cell] else "-"
     lines.append(f"| {d} | {size} | {'on' if mrg else 'off'} | {ZC[zc]} | "
-                 f"{ours/1e6:.2f} | {dpdk/1e6:.2f} | {ratio:.2f}{flag} | {rv} / {rd} |")
+                 f"{ours/1e6:.2f} | {dpdk/1e6:.2f} | {ratio:.2f}{flag} | {c} | {rv} / {rd} |")
 zc_lines = []
 for (d, size, mrg, zc), v in sorted(by.items()):
     if zc != "1":
@@ -47,6 +54,10 @@ for (d, size, mrg, zc), v in sorted(by.items()):
         parts.append(f"zero-copy / copy = {v / by[(d, size, mrg, '0')]:.2f}")
     if by.get((d, size, mrg, "n")):
         parts.append(f"zero-copy / copy without IN_ORDER = {v / by[(d, size, mrg, 'n')]:.2f}")
+    for base, name in (("0", "copy"), ("n", "copy without IN_ORDER")):
+        if cyc.get((d, size, mrg, "1")) and cyc.get((d, size, mrg, base)):
+            parts.append(f"back-end cycles per packet, {name} / zero-copy = "
+                         f"{cyc[(d, size, mrg, base)] / cyc[(d, size, mrg, '1')]:.2f}")
     if parts:
         zc_lines.append(f"- {d} {size} B, mergeable {'on' if mrg else 'off'}: " + "; ".join(parts))
 table = "\n".join(lines)

@@ -14,6 +14,7 @@
 # (virtio-user in testpmd, polling lcore 0) measures both back-ends the same way: its
 # per-second Tx-pps (gtx) or Rx-pps (grx); a run's figure is the median of its samples
 # after a 2 s warm-up, a cell's figure the median over rounds. The back-end polls lcore 1.
+# For our back-end the results also hold its busy TSC cycles per packet (a fifth column).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -70,8 +71,16 @@ run_one() {
   wait "$peer_pid" "$be_pid" 2>/dev/null
   pids=()
   rm -rf /dev/hugepages/"$tag"* /var/run/dpdk/"$tag"*
-  grep -o "$field: *[0-9]*" "$peer_log" | awk '{print $2}' | tail -n +3 | sort -n |
-    awk '{v[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print v[(NR+1)/2]; else print int((v[NR/2]+v[NR/2+1])/2)}'
+  local pps cyc=0
+  pps=$(grep -o "$field: *[0-9]*" "$peer_log" | awk '{print $2}' | tail -n +3 | median)
+  # Our back-end's own cost: TSC cycles of its busy polls per packet (vhost_bench.cc),
+  # which the peer's rate hides when the peer is the slower side.
+  [[ $be == vswitch ]] && cyc=$(grep -o "busy_cycles_per_packet=[0-9.]*" "$be_log" | cut -d= -f2 | tail -n +3 | median)
+  echo "$pps ${cyc:-0}"
+}
+
+median() {
+  sort -n | awk '{v[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'
 }
 
 for round in $(seq "$ROUNDS"); do
@@ -79,8 +88,8 @@ for round in $(seq "$ROUNDS"); do
     IFS=- read -r dir size mrg zc <<< "$cell"
     order="vswitch dpdk"; (( round % 2 == 0 )) && order="dpdk vswitch"
     for be in $order; do
-      pps=$(run_one "$be" "$dir" "$size" "$mrg" "$zc")
-      printf '%s\t%s\t%s\t%s\n' "$cell" "$be" "$round" "$pps" | tee -a "$results"
+      read -r pps cyc < <(run_one "$be" "$dir" "$size" "$mrg" "$zc")
+      printf '%s\t%s\t%s\t%.0f\t%s\n' "$cell" "$be" "$round" "$pps" "$cyc" | tee -a "$results"
     done
   done
 done

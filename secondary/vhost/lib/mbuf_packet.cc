@@ -127,12 +127,16 @@ bool ApplyHeaderToMbuf(const VirtioNetHdr& hdr, rte_mbuf* m) {
 MbufSink::~MbufSink() {
   if (head_ != nullptr) rte_pktmbuf_free(head_);
   if (spare_pos_ < spare_end_) rte_pktmbuf_free_bulk(spare_ + spare_pos_, spare_end_ - spare_pos_);
+  if (zc_ != nullptr && count_ > 0) zc_->set_last_burst_by_reference(by_reference_);
 }
 
 void MbufSink::Reserve(uint32_t packets) {
-  // A zero-copy packet takes two mbufs (the copied head and one external buffer).
-  const uint32_t per_packet = zc_ != nullptr ? 2 : 1;
-  const uint32_t n = std::min({packets * per_packet, (capacity_ - count_) * per_packet, kSpare});
+  // A zero-copy packet takes two mbufs (the copied head and one external buffer), a
+  // copied one takes one: reserve for as many zero-copy packets as the last burst had,
+  // so a queue of small frames does not allocate twice what it uses.
+  const uint32_t want = std::min(packets, capacity_ - count_);
+  const uint32_t extra = zc_ != nullptr ? std::min(want, zc_->last_burst_by_reference()) : 0;
+  const uint32_t n = std::min(want + extra, kSpare);
   if (spare_pos_ < spare_end_ || n == 0) return;
   // One bulk allocation for the burst instead of one per packet; when the pool cannot
   // give them all, Begin falls back to allocating per packet.
@@ -293,6 +297,7 @@ bool MbufSink::TakeByReferenceSlow(const Segment* segments, uint32_t count, uint
     return false;  // the copy path drops and counts it
   }
   if (stats_ != nullptr) stats_->zero_copy.Add(1);
+  ++by_reference_;
   out_[count_++] = m;
   return true;
 }

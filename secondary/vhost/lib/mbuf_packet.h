@@ -148,6 +148,7 @@ class MbufSink final : public PacketSink {
   ZeroCopyQueue* zc_ = nullptr;
   const GuestMemoryTable* table_ = nullptr;
   QueueStats* stats_ = nullptr;
+  uint32_t by_reference_ = 0;  // packets of this burst taken by reference
   uint64_t region_base_ = 0;
   uint64_t region_size_ = 0;  // 0: nothing cached
   const std::shared_ptr<GuestMapping>* region_keep_ = nullptr;

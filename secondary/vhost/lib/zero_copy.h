@@ -115,6 +115,9 @@ class ZeroCopyQueue {
   [[nodiscard]] uint32_t in_flight() const { return in_flight_.size(); }
   [[nodiscard]] uint32_t orphans() const { return static_cast<uint32_t>(orphans_.size()); }
   [[nodiscard]] bool HasRoom() const { return enabled() && !in_flight_.full(); }
+  // How many packets the last burst took by reference (the sink sizes its allocation).
+  [[nodiscard]] uint32_t last_burst_by_reference() const { return last_burst_by_reference_; }
+  void set_last_burst_by_reference(uint32_t n) { last_burst_by_reference_ = n; }
 
   // The slot for descriptor chain `head`, marked in flight, or nullptr when at the cap.
   // (Inline, like Keep and Release: they run once per zero-copy packet.)
@@ -234,6 +237,7 @@ class ZeroCopyQueue {
   std::vector<Hold> holds_;
   size_t last_hold_ = SIZE_MAX;  // the hold KeepSlow last used
   uint32_t cap_ = 0;
+  uint32_t last_burst_by_reference_ = 0;
   uint32_t threshold_ = kZeroCopyDefaultThreshold;
 };
 
