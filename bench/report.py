@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Turns run-bench.sh's results (cell, backend, round, pps) into the medians table,
-the ratios, docs/benchmarks.md and a gnuplot PNG next to it."""
+"""Turns run-bench.sh's results (cell, backend, round, pps[, our busy cycles per packet])
+into the medians table, the ratios, docs/benchmarks.md and a gnuplot PNG next to it."""
 import os
 import statistics
 import subprocess
@@ -13,6 +13,8 @@ cycles = defaultdict(list)  # our back-end's busy TSC cycles per packet, per run
 order = []
 for line in open(results):
     f = line.split()
+    if not f:
+        continue
     cell, be, pps = f[0], f[1], f[3]
     if cell not in order:
         order.append(cell)

@@ -38,7 +38,8 @@ cleanup() {
 }
 trap 'cleanup; exit 130' INT TERM
 
-# run_one BACKEND DIR SIZE MRG ZC -> prints the median pps seen by the peer
+# run_one BACKEND DIR SIZE MRG ZC -> prints "PPS CYCLES": the median pps seen by the peer
+# and (ours only, else 0) the median busy cycles per packet of the back-end
 run_one() {
   local be=$1 dir=$2 size=$3 mrg=$4 zc=$5
   local sock=$work/vhost.sock tag=vswb$$-$RANDOM
@@ -79,8 +80,10 @@ run_one() {
   echo "$pps ${cyc:-0}"
 }
 
+# Median of the positive numbers on stdin (a second in which nothing moved prints 0).
 median() {
-  sort -n | awk '{v[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'
+  awk '$1 > 0' | sort -n |
+    awk '{v[NR]=$1} END {if (NR==0) print 0; else if (NR%2) printf "%.1f\n", v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}'
 }
 
 for round in $(seq "$ROUNDS"); do

@@ -132,7 +132,7 @@ MbufSink::~MbufSink() {
 
 void MbufSink::Reserve(uint32_t packets) {
   // A zero-copy packet takes two mbufs (the copied head and one external buffer), a
-  // copied one takes one: reserve for as many zero-copy packets as the last burst had,
+  // copied one takes one: reserve for as many zero-copy packets as the last call had,
   // so a queue of small frames does not allocate twice what it uses.
   const uint32_t want = std::min(packets, capacity_ - count_);
   const uint32_t extra = zc_ != nullptr ? std::min(want, zc_->last_burst_by_reference()) : 0;
@@ -178,8 +178,6 @@ void MbufSink::AppendChain(const uint8_t* data, uint32_t len) {
 void MbufSink::LookUpRegion(uint64_t gpa) {
   region_base_ = 0;
   region_size_ = 0;
-  region_keep_ = nullptr;
-  region_shared_ = true;
   uint64_t base = 0, size = 0;
   const std::shared_ptr<GuestMapping>* found = table_ != nullptr ? table_->MappingAt(gpa, base, size) : nullptr;
   const std::shared_ptr<GuestMapping>* keep = (found != nullptr && *found != nullptr) ? found : nullptr;

@@ -44,6 +44,10 @@ struct Segment {
 // here the append is two stores and a compare, and growing is the rare call.
 class SegmentList {
  public:
+  SegmentList() = default;
+  // data_ points into storage_: a copy or move would leave it pointing at the source's.
+  SegmentList(const SegmentList&) = delete;
+  SegmentList& operator=(const SegmentList&) = delete;
   [[nodiscard]] size_t size() const { return size_; }
   [[nodiscard]] Segment& operator[](size_t i) { return data_[i]; }
   [[nodiscard]] const Segment& operator[](size_t i) const { return data_[i]; }

@@ -115,7 +115,8 @@ class ZeroCopyQueue {
   [[nodiscard]] uint32_t in_flight() const { return in_flight_.size(); }
   [[nodiscard]] uint32_t orphans() const { return static_cast<uint32_t>(orphans_.size()); }
   [[nodiscard]] bool HasRoom() const { return enabled() && !in_flight_.full(); }
-  // How many packets the last burst took by reference (the sink sizes its allocation).
+  // How many packets the last DequeueBurst call took by reference (the sink sizes its
+  // allocation by it).
   [[nodiscard]] uint32_t last_burst_by_reference() const { return last_burst_by_reference_; }
   void set_last_burst_by_reference(uint32_t n) { last_burst_by_reference_ = n; }
 
@@ -139,8 +140,9 @@ class ZeroCopyQueue {
   // Keeps `mapping` (a region the slot's buffers lie in) alive until the slot is
   // released; at most two distinct mappings per slot: false for a third.
   [[nodiscard]] bool Keep(ZeroCopySlot* slot, const std::shared_ptr<GuestMapping>& mapping) {
-    // Usually: a fresh slot in the region the previous packet was in.
-    if (slot->hold[0] < 0 && last_hold_ < holds_.size() &&
+    // Usually: a fresh slot in the region the previous packet was in. (A released hold
+    // has no mapping, so a non-null `mapping` never matches one.)
+    if (mapping != nullptr && slot->hold[0] < 0 && last_hold_ < holds_.size() &&
         holds_[last_hold_].mapping.get() == mapping.get()) {
       ++holds_[last_hold_].slots;
       slot->hold[0] = static_cast<int8_t>(last_hold_);
