@@ -113,6 +113,43 @@ TEST_F(SplitRingTest, DequeueBufferSpanningTwoRegions) {
   EXPECT_EQ(stats_.Dropped(DropReason::kUnmappedAddress), 1u);
 }
 
+// ReadChain takes a one-descriptor chain wholly inside the region it translated last
+// without the full walk. Once that region is cached, every descriptor the shortcut must
+// not take still gets the walk's answer: split across regions, unmapped, wrong
+// direction, zero length.
+TEST_F(SplitRingTest, WarmTranslationCacheStillSplitsAndRefuses) {
+  mem_.AddRegion(kRegion + (1 << 20), 4096);
+  VectorPacketSink sink;
+  const auto warm = TxBytes(Pattern(60, 1));
+  const uint64_t warm_buf = q_->Alloc(static_cast<uint32_t>(warm.size()));
+  mem_.Write(warm_buf, warm);
+  q_->SetDesc(0, warm_buf, static_cast<uint32_t>(warm.size()), 0, 0);
+  q_->Publish(0);
+  ASSERT_EQ(Dequeue(sink), 1u);  // region 1 is now the cached one
+
+  const auto p = Pattern(200, 4);
+  const auto bytes = TxBytes(p);
+  const uint64_t start = kRegion + (1 << 20) - 100;  // 100 bytes in region 1, 112 in region 2
+  mem_.Write(start, bytes);
+  q_->SetDesc(1, start, static_cast<uint32_t>(bytes.size()), 0, 0);
+  q_->Publish(1);
+  ASSERT_EQ(Dequeue(sink), 1u);
+  EXPECT_EQ(sink.packets[1].bytes, p);
+
+  const uint64_t buf = q_->Alloc(64);
+  q_->SetDesc(2, kRegion + (1 << 20) + 4096 - 8, 64, 0, 0);  // runs past region 2
+  q_->Publish(2);
+  q_->SetDesc(3, buf, 64, kDescFlagWrite, 0);  // writable buffer on TX
+  q_->Publish(3);
+  q_->SetDesc(4, buf, 0, 0, 0);  // empty: too short for the header
+  q_->Publish(4);
+  EXPECT_EQ(Dequeue(sink), 0u);
+  EXPECT_EQ(stats_.Dropped(DropReason::kUnmappedAddress), 1u);
+  EXPECT_EQ(stats_.Dropped(DropReason::kWrongDirection), 1u);
+  EXPECT_EQ(stats_.Dropped(DropReason::kChainTooShort), 1u);
+  EXPECT_EQ(sink.packets.size(), 2u);
+}
+
 TEST_F(SplitRingTest, DequeueOffloadHeaderPassedAndValidated) {
   VirtioNetHdr h{};
   h.flags = kNetHdrFlagNeedsCsum;
