@@ -122,12 +122,16 @@ template <class Sink>
 
     // Process, in avail order (VIRTIO_F_IN_ORDER holds for everything but zero-copy,
     // which does not offer it).
-    for (uint32_t i = 0; i < chains.size(); ++i) {
+    // The count and base in locals: the vector's fields would be re-read after every
+    // byte stored below (char stores alias everything).
+    const auto nchains = static_cast<uint32_t>(chains.size());
+    const Chain* chain_list = chains.data();
+    for (uint32_t i = 0; i < nchains; ++i) {
       if (moved_bytes >= kBurstByteWeight) {
         stop = true;
         break;
       }
-      const Chain& chain = chains[i];
+      const Chain& chain = chain_list[i];
       if (walk_error[i]) {
         stats.Drop(*walk_error[i]);
         ring.PutUsed(chain.head, 0);

@@ -60,15 +60,27 @@ class ChainWriter {
     // two cores, and a store would have to take it back from the driver's core. Store
     // only what differs. The guest racing its own buffer only garbles its own packet.
     // While migrating, every written byte is stored and logged as it is.
+    // (Fixed-size copies for the two sizes: a variable-size memcpy is a libc call.)
     uint64_t old_lo = 0;
     uint32_t old_hi = 0;
     if (log_ == nullptr) {
       std::memcpy(&old_lo, s.host, sizeof(old_lo));
-      std::memcpy(&old_hi, s.host + sizeof(lo), hi_size);
+      if (hi_size == 4) {
+        std::memcpy(&old_hi, s.host + sizeof(lo), 4);
+      } else {
+        uint16_t old16;
+        std::memcpy(&old16, s.host + sizeof(lo), 2);
+        old_hi = old16;
+      }
     }
     if (log_ != nullptr || old_lo != lo) std::memcpy(s.host, &lo, sizeof(lo));
     if (log_ != nullptr || old_hi != (hi_size == 4 ? hi : (hi & 0xffff))) {
-      std::memcpy(s.host + sizeof(lo), &hi, hi_size);
+      if (hi_size == 4) {
+        std::memcpy(s.host + sizeof(lo), &hi, 4);
+      } else {
+        const auto hi16 = static_cast<uint16_t>(hi);
+        std::memcpy(s.host + sizeof(lo), &hi16, 2);
+      }
     }
     if (log_ != nullptr) log_->Mark(s.gpa, header_size);
     offset_ = header_size;
@@ -169,33 +181,38 @@ template <class Source>
   // Walk: for each packet, gather chains until it fits (one chain without mergeable
   // buffers). Chains are read at increasing offsets from last_avail_idx; nothing is
   // consumed until the copies are made.
+  // The chain count in a local: chains.size() is re-read from memory after every store
+  // the walk makes (the compiler cannot tell the vector apart from what is stored).
+  uint32_t nchains = 0;
   uint32_t planned = 0;
   bool no_room = false;
   for (; planned < count; ++planned) {
     const uint64_t need = uint64_t{config.header_size} + packets[planned]->length();
-    const auto first_chain = static_cast<uint32_t>(chains.size());
+    const uint32_t first_chain = nchains;
     uint64_t capacity = 0;
     std::optional<DropReason> bad;
     do {
-      if (chains.size() == available) {
+      if (nchains == available) {
         no_room = true;
         break;
       }
       // Read straight into the vector: a Chain built on the stack and then copied is
       // re-read with 16-byte loads spanning the ReadChain's narrower stores, which the
       // store buffer cannot forward (perf: 8% of guest RX time on that one load).
-      const auto offset = static_cast<uint16_t>(chains.size());
       Chain& chain = chains.emplace_back();
-      const auto r = ring.ReadChain(offset, Direction::kDeviceWritable, segments, chain);
+      const auto r = ring.ReadChain(static_cast<uint16_t>(nchains), Direction::kDeviceWritable,
+                                    segments, chain);
       if (r) {
         stats.Drop(*r);
         if (ring.broken()) {
           chains.pop_back();
           break;
         }
+        ++nchains;
         bad = r;
         break;
       }
+      ++nchains;
       // The copy stores into this buffer soon: start taking its cache line now.
       if (chain.num_segments > 0) __builtin_prefetch(segments[chain.first_segment].host, 1);
       capacity += chain.length;
@@ -205,19 +222,19 @@ template <class Source>
     if (no_room || (ring.broken() && !bad)) {
       // Not consumed: the packet waits for the guest (or the queue stopped).
       chains.resize(first_chain);
+      nchains = first_chain;
       break;
     }
     if (!bad && capacity < need) {
       bad = DropReason::kRxBufferTooSmall;
       stats.Drop(*bad);
     }
-    plans[planned] = {first_chain, static_cast<uint32_t>(chains.size() - first_chain),
-                      bad.has_value() ? 1u : 0u};
+    plans[planned] = {first_chain, nchains - first_chain, bad.has_value() ? 1u : 0u};
   }
   if (no_room) stats.no_room.Add(1);
 
   // Copy, in avail order (VIRTIO_F_IN_ORDER holds: chains are used as they were read).
-  scratch.written.resize(chains.size());
+  scratch.written.resize(nchains);
   for (uint32_t i = 0; i < planned; ++i) {
     const PlannedPacket& plan = plans[i];
     if (plan.drop) {
@@ -234,8 +251,10 @@ template <class Source>
   // The used elements, all together after the copies (as DPDK's shadow used ring
   // does): the used ring's lines are taken from the driver's core once per burst instead
   // of between every two packets' copies.
-  for (size_t c = 0; c < chains.size(); ++c) ring.PutUsed(chains[c].head, scratch.written[c]);
-  const auto used = static_cast<uint16_t>(chains.size());
+  const Chain* chain_list = chains.data();
+  const uint32_t* written = scratch.written.data();
+  for (uint32_t c = 0; c < nchains; ++c) ring.PutUsed(chain_list[c].head, written[c]);
+  const auto used = static_cast<uint16_t>(nchains);
   ring.Advance(used);
   available = static_cast<uint16_t>(available - used);
   return planned;
