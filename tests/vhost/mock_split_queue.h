@@ -115,6 +115,11 @@ class VectorPacketSource final : public PacketSource {
   [[nodiscard]] VirtioNetHdr header() const override { return hdr_; }
   void Rewind() override { pos_ = 0; }
   [[nodiscard]] bool NextPiece(const uint8_t*& data, uint32_t& len) override;
+  [[nodiscard]] bool SinglePiece(const uint8_t*& data) const override {
+    if (piece_ != 0 && piece_ < bytes_.size()) return false;
+    data = bytes_.data();
+    return true;
+  }
 
  private:
   std::vector<uint8_t> bytes_;

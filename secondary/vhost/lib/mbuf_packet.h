@@ -47,6 +47,11 @@ class MbufSource final : public PacketSource {
   [[nodiscard]] uint32_t length() const override { return head_->pkt_len; }
   [[nodiscard]] VirtioNetHdr header() const override { return hdr_; }
   void Rewind() override { cur_ = head_; }
+  [[nodiscard]] bool SinglePiece(const uint8_t*& data) const override {
+    if (head_->data_len != head_->pkt_len) return false;
+    data = rte_pktmbuf_mtod(head_, const uint8_t*);
+    return true;
+  }
   [[nodiscard]] bool NextPiece(const uint8_t*& data, uint32_t& len) override {
     while (cur_ != nullptr && cur_->data_len == 0) cur_ = cur_->next;
     if (cur_ == nullptr) return false;

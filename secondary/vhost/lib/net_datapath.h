@@ -42,6 +42,9 @@ class PacketSource {
   virtual void Rewind() = 0;
   // The next piece; false after the last one.
   [[nodiscard]] virtual bool NextPiece(const uint8_t*& data, uint32_t& len) = 0;
+  // The whole packet when it is one contiguous piece (the enqueue's short path);
+  // false otherwise, and the caller goes piece by piece.
+  [[nodiscard]] virtual bool SinglePiece(const uint8_t*& /*data*/) const { return false; }
 };
 
 // Receives one guest packet.

@@ -47,6 +47,14 @@ class ChainWriter {
       Write(raw, header_size);
       return;
     }
+    StoreHeader(s, h, num_buffers, header_size, log_);
+    offset_ = header_size;
+    cur_written_ += header_size;
+  }
+
+  // Stores the header at the start of `s`, which holds it whole.
+  static void StoreHeader(const Segment& s, const VirtioNetHdr& h, uint16_t num_buffers,
+                          uint32_t header_size, DirtyLog* log) {
     // The header as its two words (bytes 0-7 and 8-9), loaded at the offsets and sizes it
     // was stored with, so even a spilled copy forwards from the store buffer.
     uint64_t lo;
@@ -63,7 +71,7 @@ class ChainWriter {
     // (Fixed-size copies for the two sizes: a variable-size memcpy is a libc call.)
     uint64_t old_lo = 0;
     uint32_t old_hi = 0;
-    if (log_ == nullptr) {
+    if (log == nullptr) {
       std::memcpy(&old_lo, s.host, sizeof(old_lo));
       if (hi_size == 4) {
         std::memcpy(&old_hi, s.host + sizeof(lo), 4);
@@ -73,8 +81,8 @@ class ChainWriter {
         old_hi = old16;
       }
     }
-    if (log_ != nullptr || old_lo != lo) std::memcpy(s.host, &lo, sizeof(lo));
-    if (log_ != nullptr || old_hi != (hi_size == 4 ? hi : (hi & 0xffff))) {
+    if (log != nullptr || old_lo != lo) std::memcpy(s.host, &lo, sizeof(lo));
+    if (log != nullptr || old_hi != (hi_size == 4 ? hi : (hi & 0xffff))) {
       if (hi_size == 4) {
         std::memcpy(s.host + sizeof(lo), &hi, 4);
       } else {
@@ -82,9 +90,7 @@ class ChainWriter {
         std::memcpy(s.host + sizeof(lo), &hi16, 2);
       }
     }
-    if (log_ != nullptr) log_->Mark(s.gpa, header_size);
-    offset_ = header_size;
-    cur_written_ += header_size;
+    if (log != nullptr) log->Mark(s.gpa, header_size);
   }
 
   // Stores the used lengths of all `num_chains` chains (0 for any not reached).
@@ -152,10 +158,22 @@ template <class Source>
 void CopyPlanned(const NetQueueConfig& config, Source& packet,
                  const PlannedPacket& plan, DatapathScratch& scratch) {
   uint32_t* written = scratch.written.data() + plan.first_chain;
+  // Short path: one contiguous packet into one buffer (a one-segment chain holds
+  // capacity >= header + packet, as planned), which is what small frames always are.
+  const Chain& first = scratch.chains[plan.first_chain];
+  const uint8_t* data;
+  if (plan.num_chains == 1 && first.num_segments == 1 && packet.SinglePiece(data)) {
+    const Segment& s = scratch.segments[first.first_segment];
+    const uint32_t len = packet.length();
+    ChainWriter::StoreHeader(s, packet.header(), 1, config.header_size, config.log);
+    CopyBytes(s.host + config.header_size, data, len);
+    if (config.log != nullptr) config.log->Mark(s.gpa + config.header_size, len);
+    written[0] = config.header_size + len;
+    return;
+  }
   ChainWriter writer(scratch.segments, scratch.chains.data() + plan.first_chain, written, config.log);
   writer.WriteHeader(packet.header(), static_cast<uint16_t>(plan.num_chains), config.header_size);
   packet.Rewind();
-  const uint8_t* data;
   uint32_t len;
   while (packet.NextPiece(data, len)) writer.Write(data, len);
   writer.Finish(plan.num_chains);
