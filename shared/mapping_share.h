@@ -40,10 +40,10 @@ void BeginTableWrite(MappingTable& table);
 void EndTableWrite(MappingTable& table);
 // Publishes entry `index` under a new table generation (one whole write); returns that
 // generation, the entry's add generation.
-uint64_t PublishEntry(MappingTable& table, uint32_t index, uint64_t vhost_va, uint64_t size,
+[[nodiscard]] uint64_t PublishEntry(MappingTable& table, uint32_t index, uint64_t vhost_va, uint64_t size,
                       uint64_t file_offset, int32_t fd);
 // Withdraws entry `index` under a new table generation; returns it.
-uint64_t WithdrawEntry(MappingTable& table, uint32_t index);
+[[nodiscard]] uint64_t WithdrawEntry(MappingTable& table, uint32_t index);
 // A consistent copy of the table; false when the writer was writing (try again).
 [[nodiscard]] bool ReadTable(const MappingTable& table, MappingSnapshot& out);
 

@@ -44,8 +44,6 @@ class Switch {
  public:
   using Overrides = std::map<std::string, std::string>;
   explicit Switch(Overrides overrides = {}) {
-    metrics_port_ = FreeTcpPort();
-    overrides["monitor.metrics-listen"] = "127.0.0.1:" + std::to_string(metrics_port_);
     group_ = std::make_unique<TestGroup>(overrides);
     up_ = group_->Vswitch({"up"});
     if (up_.exit_code != 0) return;
@@ -72,7 +70,6 @@ class Switch {
   }
 
  private:
-  int metrics_port_ = 0;
   std::unique_ptr<TestGroup> group_;
   CommandResult up_;
 };

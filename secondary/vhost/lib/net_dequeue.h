@@ -59,7 +59,6 @@ class ChainReader {
   uint32_t offset_ = 0;
 };
 
-
 // Reads a TX chain's virtio-net header once into `hdr` (CVE-2024-11614: the local copy
 // is what gets validated and used). One copy straight into `hdr` when the first
 // segment holds it, the common layout: copying through a byte buffer first makes the

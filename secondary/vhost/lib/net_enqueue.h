@@ -16,10 +16,50 @@
 namespace vswitch::vhost {
 namespace enqueue_detail {
 
-
 // VIRTIO 1.1 2.4: the header's fields are little-endian, as in memory here, so
-// WriteHeader stores the host's representation as it is.
+// StoreHeader stores the host's representation as it is.
 static_assert(std::endian::native == std::endian::little);
+
+// Stores the header at the start of `s`, which holds it whole.
+inline void StoreHeader(const Segment& s, const VirtioNetHdr& h, uint16_t num_buffers,
+                        uint32_t header_size, DirtyLog* log) {
+  // The header as its two words (bytes 0-7 and 8-9), loaded at the offsets and sizes it
+  // was stored with, so even a spilled copy forwards from the store buffer.
+  uint64_t lo;
+  uint16_t csum_offset;
+  std::memcpy(&lo, &h, sizeof(lo));
+  std::memcpy(&csum_offset, reinterpret_cast<const uint8_t*>(&h) + sizeof(lo), sizeof(csum_offset));
+  const uint32_t hi = uint32_t{csum_offset} | uint32_t{num_buffers} << 16;
+  const uint32_t hi_size = header_size - sizeof(lo);  // 4, or 2 for the legacy header
+  // A buffer the driver recycles usually holds the same header already (no offload,
+  // num_buffers 1), and the driver has just read that line: it is shared between the
+  // two cores, and a store would have to take it back from the driver's core. Store
+  // only what differs. The guest racing its own buffer only garbles its own packet.
+  // While migrating, every written byte is stored and logged as it is.
+  // (Fixed-size copies for the two sizes: a variable-size memcpy is a libc call.)
+  uint64_t old_lo = 0;
+  uint32_t old_hi = 0;
+  if (log == nullptr) {
+    std::memcpy(&old_lo, s.host, sizeof(old_lo));
+    if (hi_size == 4) {
+      std::memcpy(&old_hi, s.host + sizeof(lo), 4);
+    } else {
+      uint16_t old16;
+      std::memcpy(&old16, s.host + sizeof(lo), 2);
+      old_hi = old16;
+    }
+  }
+  if (log != nullptr || old_lo != lo) std::memcpy(s.host, &lo, sizeof(lo));
+  if (log != nullptr || old_hi != (hi_size == 4 ? hi : (hi & 0xffff))) {
+    if (hi_size == 4) {
+      std::memcpy(s.host + sizeof(lo), &hi, 4);
+    } else {
+      const auto hi16 = static_cast<uint16_t>(hi);
+      std::memcpy(s.host + sizeof(lo), &hi16, 2);
+    }
+  }
+  if (log != nullptr) log->Mark(s.gpa, header_size);
+}
 
 // Streams bytes into the writable segments of consecutive chains, counting what each
 // chain received (its used length). The count of the chain being written stays in a
@@ -52,46 +92,6 @@ class ChainWriter {
     cur_written_ += header_size;
   }
 
-  // Stores the header at the start of `s`, which holds it whole.
-  static void StoreHeader(const Segment& s, const VirtioNetHdr& h, uint16_t num_buffers,
-                          uint32_t header_size, DirtyLog* log) {
-    // The header as its two words (bytes 0-7 and 8-9), loaded at the offsets and sizes it
-    // was stored with, so even a spilled copy forwards from the store buffer.
-    uint64_t lo;
-    uint16_t csum_offset;
-    std::memcpy(&lo, &h, sizeof(lo));
-    std::memcpy(&csum_offset, reinterpret_cast<const uint8_t*>(&h) + sizeof(lo), sizeof(csum_offset));
-    const uint32_t hi = uint32_t{csum_offset} | uint32_t{num_buffers} << 16;
-    const uint32_t hi_size = header_size - sizeof(lo);  // 4, or 2 for the legacy header
-    // A buffer the driver recycles usually holds the same header already (no offload,
-    // num_buffers 1), and the driver has just read that line: it is shared between the
-    // two cores, and a store would have to take it back from the driver's core. Store
-    // only what differs. The guest racing its own buffer only garbles its own packet.
-    // While migrating, every written byte is stored and logged as it is.
-    // (Fixed-size copies for the two sizes: a variable-size memcpy is a libc call.)
-    uint64_t old_lo = 0;
-    uint32_t old_hi = 0;
-    if (log == nullptr) {
-      std::memcpy(&old_lo, s.host, sizeof(old_lo));
-      if (hi_size == 4) {
-        std::memcpy(&old_hi, s.host + sizeof(lo), 4);
-      } else {
-        uint16_t old16;
-        std::memcpy(&old16, s.host + sizeof(lo), 2);
-        old_hi = old16;
-      }
-    }
-    if (log != nullptr || old_lo != lo) std::memcpy(s.host, &lo, sizeof(lo));
-    if (log != nullptr || old_hi != (hi_size == 4 ? hi : (hi & 0xffff))) {
-      if (hi_size == 4) {
-        std::memcpy(s.host + sizeof(lo), &hi, 4);
-      } else {
-        const auto hi16 = static_cast<uint16_t>(hi);
-        std::memcpy(s.host + sizeof(lo), &hi16, 2);
-      }
-    }
-    if (log != nullptr) log->Mark(s.gpa, header_size);
-  }
 
   // Stores the used lengths of all `num_chains` chains (0 for any not reached).
   void Finish(uint32_t num_chains) {
@@ -165,7 +165,7 @@ void CopyPlanned(const NetQueueConfig& config, Source& packet,
   if (plan.num_chains == 1 && first.num_segments == 1 && packet.SinglePiece(data)) {
     const Segment& s = scratch.segments[first.first_segment];
     const uint32_t len = packet.length();
-    ChainWriter::StoreHeader(s, packet.header(), 1, config.header_size, config.log);
+    StoreHeader(s, packet.header(), 1, config.header_size, config.log);
     CopyBytes(s.host + config.header_size, data, len);
     if (config.log != nullptr) config.log->Mark(s.gpa + config.header_size, len);
     written[0] = config.header_size + len;

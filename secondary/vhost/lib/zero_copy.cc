@@ -68,9 +68,9 @@ bool ZeroCopyQueue::Enable(uint32_t queue_size, uint32_t cap, uint32_t threshold
   auto table = std::make_unique<Table>(queue_size);
   if (table->shared == nullptr) return false;
   current_ = std::move(table);
-  cap_ = cap == 0 ? std::max<uint32_t>(1, queue_size / 2) : std::min(cap, queue_size);
   threshold_ = threshold;
-  in_flight_.Reset(cap_);
+  // The cap is the head list's capacity (HasRoom: not full).
+  in_flight_.Reset(cap == 0 ? std::max<uint32_t>(1, queue_size / 2) : std::min(cap, queue_size));
   return true;
 }
 

@@ -238,7 +238,6 @@ class ZeroCopyQueue {
   HeadList in_flight_;
   std::vector<Hold> holds_;
   size_t last_hold_ = SIZE_MAX;  // the hold KeepSlow last used
-  uint32_t cap_ = 0;
   uint32_t last_burst_by_reference_ = 0;
   uint32_t threshold_ = kZeroCopyDefaultThreshold;
 };
