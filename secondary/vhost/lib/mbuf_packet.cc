@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "copy_bytes.h"
 #include "feature_bits.h"
 
 namespace vswitch::vhost {
@@ -254,9 +255,8 @@ bool MbufSink::TakeByReferenceSlow(const Segment* segments, uint32_t count, uint
   uint32_t want = kCopiedHead;
   skip = offset;
   if (segments[0].len >= offset + kCopiedHead) {
-    // The usual layout, header and headers in the first buffer: a fixed-size copy the
-    // compiler inlines.
-    std::memcpy(dst, segments[0].host + offset, kCopiedHead);
+    // The usual layout, header and headers in the first buffer: a fixed-size copy.
+    CopyFixed<kCopiedHead>(dst, segments[0].host + offset);
     want = 0;
   }
   for (uint32_t i = 0; i < count && want > 0; ++i) {
