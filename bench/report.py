@@ -25,43 +25,46 @@ for line in open(results):
 DIRS = {"gtx": "guest TX", "grx": "guest RX"}
 rows = []
 for cell in order:
-    d, size, mrg, zc = cell.split("-")
+    d, size, mrg, zc, *rest = cell.split("-")
+    peer = rest[0] if rest else ""  # "w": the payload-writing peer (run-bench.sh)
     ours = statistics.median(runs[(cell, "vswitch")]) if runs[(cell, "vswitch")] else 0
     dpdk = statistics.median(runs[(cell, "dpdk")]) if runs[(cell, "dpdk")] else 0
     ratio = ours / dpdk if dpdk else float("nan")
-    rows.append((cell, DIRS[d], int(size), int(mrg), zc, ours, dpdk, ratio))
+    rows.append((cell, DIRS[d], int(size), int(mrg), zc, peer, ours, dpdk, ratio))
 
 # Zero-copy over copy mode, same direction/size/mergeable.
-by = {(r[1], r[2], r[3], r[4]): r[5] for r in rows}
-cyc = {(r[1], r[2], r[3], r[4]): statistics.median(cycles[r[0]]) for r in rows if cycles[r[0]]}
+by = {(r[1], r[2], r[3], r[5], r[4]): r[6] for r in rows}
+cyc = {(r[1], r[2], r[3], r[5], r[4]): statistics.median(cycles[r[0]]) for r in rows if cycles[r[0]]}
 
 lines = []
 ZC = {"0": "off", "1": "on", "n": "off, no IN_ORDER"}
-hdr = ("| direction | size | mergeable | zero-copy | vswitch Mpps | DPDK net_vhost Mpps | ratio | "
+PEER = {"": "testpmd", "w": "writes payload"}
+hdr = ("| direction | peer | size | mergeable | zero-copy | vswitch Mpps | DPDK net_vhost Mpps | ratio | "
        "vswitch busy cycles/packet | runs (vswitch / DPDK, Mpps) |")
-lines += [hdr, "| --- | ---: | :---: | :---: | ---: | ---: | ---: | ---: | --- |"]
-for cell, d, size, mrg, zc, ours, dpdk, ratio in rows:
+lines += [hdr, "| --- | --- | ---: | :---: | :---: | ---: | ---: | ---: | ---: | --- |"]
+for cell, d, size, mrg, zc, peer, ours, dpdk, ratio in rows:
     rv = " ".join(f"{v/1e6:.2f}" for v in runs[(cell, "vswitch")])
     rd = " ".join(f"{v/1e6:.2f}" for v in runs[(cell, "dpdk")])
     flag = "" if ratio >= 1.0 else " **<1**"
     c = f"{statistics.median(cycles[cell]):.0f}" if cycles[cell] else "-"
-    lines.append(f"| {d} | {size} | {'on' if mrg else 'off'} | {ZC[zc]} | "
+    lines.append(f"| {d} | {PEER[peer]} | {size} | {'on' if mrg else 'off'} | {ZC[zc]} | "
                  f"{ours/1e6:.2f} | {dpdk/1e6:.2f} | {ratio:.2f}{flag} | {c} | {rv} / {rd} |")
 zc_lines = []
-for (d, size, mrg, zc), v in sorted(by.items()):
+for (d, size, mrg, peer, zc), v in sorted(by.items()):
     if zc != "1":
         continue
     parts = []
-    if by.get((d, size, mrg, "0")):
-        parts.append(f"zero-copy / copy = {v / by[(d, size, mrg, '0')]:.2f}")
-    if by.get((d, size, mrg, "n")):
-        parts.append(f"zero-copy / copy without IN_ORDER = {v / by[(d, size, mrg, 'n')]:.2f}")
+    if by.get((d, size, mrg, peer, "0")):
+        parts.append(f"zero-copy / copy = {v / by[(d, size, mrg, peer, '0')]:.2f}")
+    if by.get((d, size, mrg, peer, "n")):
+        parts.append(f"zero-copy / copy without IN_ORDER = {v / by[(d, size, mrg, peer, 'n')]:.2f}")
     for base, name in (("0", "copy"), ("n", "copy without IN_ORDER")):
-        if cyc.get((d, size, mrg, "1")) and cyc.get((d, size, mrg, base)):
+        if cyc.get((d, size, mrg, peer, "1")) and cyc.get((d, size, mrg, peer, base)):
             parts.append(f"back-end cycles per packet, {name} / zero-copy = "
-                         f"{cyc[(d, size, mrg, base)] / cyc[(d, size, mrg, '1')]:.2f}")
+                         f"{cyc[(d, size, mrg, peer, base)] / cyc[(d, size, mrg, peer, '1')]:.2f}")
     if parts:
-        zc_lines.append(f"- {d} {size} B, mergeable {'on' if mrg else 'off'}: " + "; ".join(parts))
+        zc_lines.append(f"- {d} {size} B, mergeable {'on' if mrg else 'off'}, peer {PEER[peer]}: "
+                        + "; ".join(parts))
 table = "\n".join(lines)
 print(table)
 print("\n".join(zc_lines))
@@ -69,8 +72,9 @@ print("\n".join(zc_lines))
 png = os.path.join(os.path.dirname(out_md), "benchmarks.png")
 dat = os.path.join(work, "plot.dat")
 with open(dat, "w") as f:
-    for cell, d, size, mrg, zc, ours, dpdk, ratio in rows:
-        label = f"{'TX' if d == 'guest TX' else 'RX'}{size}{'m' if mrg else ''}{ {'0': '', '1': 'z', 'n': 'n'}[zc] }"
+    for cell, d, size, mrg, zc, peer, ours, dpdk, ratio in rows:
+        label = (f"{'TX' if d == 'guest TX' else 'RX'}{size}{'m' if mrg else ''}"
+                 f"{ {'0': '', '1': 'z', 'n': 'n'}[zc] }{peer}")
         f.write(f"{label} {ours/1e6:.3f} {dpdk/1e6:.3f}\n")
 gp = f"""set terminal pngcairo size 1100,500 noenhanced
 set output '{png}'
@@ -98,7 +102,7 @@ intro = open(out_md).read().split(marker)[0] if os.path.exists(out_md) and marke
 with open(out_md, "w") as f:
     f.write(intro + marker + "\n\n")
     f.write("Labels: TX = guest TX, RX = guest RX, m = mergeable on, z = our zero-copy on, "
-            "n = our copy mode without IN_ORDER.\n\n")
+            "n = our copy mode without IN_ORDER, w = the peer writes every payload byte.\n\n")
     if png_ok:
         f.write("![vswitch vs DPDK net_vhost](benchmarks.png)\n\n")
     f.write(table + "\n\n")

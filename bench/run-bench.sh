@@ -15,17 +15,23 @@
 # per-second Tx-pps (gtx) or Rx-pps (grx); a run's figure is the median of its samples
 # after a 2 s warm-up, a cell's figure the median over rounds. The back-end polls lcore 1.
 # For our back-end the results also hold its busy TSC cycles per packet (a fifth column).
+# A guest TX cell may end in "-w" (DIR-SIZE-MRG-ZC-w): the peer is then
+# vswitch-bench-payload-peer, DPDK's virtio-user driver under a generator that writes
+# every byte of every frame, as a guest does (payload_peer.cc); testpmd's txonly writes
+# only the headers, so a copying back-end reads payload it already caches.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${1:-$root/build}
 bench=$build/bench/vswitch-vhost-bench
 [[ -x $bench ]] || { echo "missing $bench: cmake --build $build --target vswitch-vhost-bench" >&2; exit 2; }
+payload_peer=$build/bench/vswitch-bench-payload-peer
+[[ -x $payload_peer ]] || { echo "missing $payload_peer: cmake --build $build --target vswitch-bench-payload-peer" >&2; exit 2; }
 command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd missing (apt-get install dpdk)" >&2; exit 2; }
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-8}
 OUT=${OUT:-$root/docs/benchmarks.md}
-CELLS=${CELLS:-"gtx-64-0-0 gtx-64-1-0 gtx-64-0-1 gtx-64-1-1 gtx-1518-0-0 gtx-1518-1-0 gtx-1518-0-1 gtx-1518-1-1 gtx-1518-0-n gtx-1518-1-n grx-64-0-0 grx-64-1-0 grx-1518-0-0 grx-1518-1-0"}
+CELLS=${CELLS:-"gtx-64-0-0 gtx-64-1-0 gtx-64-0-1 gtx-64-1-1 gtx-1518-0-0 gtx-1518-1-0 gtx-1518-0-1 gtx-1518-1-1 gtx-1518-0-n gtx-1518-1-n grx-64-0-0 grx-64-1-0 grx-1518-0-0 grx-1518-1-0 gtx-1518-0-0-w gtx-1518-0-1-w gtx-1518-0-n-w gtx-1518-1-0-w gtx-1518-1-1-w"}
 work=$(mktemp -d /tmp/vswbench.XXXXXX)
 results=$work/results.tsv
 : > "$results"
@@ -38,13 +44,14 @@ cleanup() {
 }
 trap 'cleanup; exit 130' INT TERM
 
-# run_one BACKEND DIR SIZE MRG ZC -> prints "PPS CYCLES": the median pps seen by the peer
-# and (ours only, else 0) the median busy cycles per packet of the back-end
+# run_one BACKEND DIR SIZE MRG ZC [w] -> prints "PPS CYCLES": the median pps seen by the
+# peer and (ours only, else 0) the median busy cycles per packet of the back-end
 run_one() {
-  local be=$1 dir=$2 size=$3 mrg=$4 zc=$5
+  local be=$1 dir=$2 size=$3 mrg=$4 zc=$5 peer=${6:-}
   local sock=$work/vhost.sock tag=vswb$$-$RANDOM
   rm -f "$sock"
-  local be_log=$work/$be-$dir-$size-$mrg-$zc.backend.log peer_log=$work/$be-$dir-$size-$mrg-$zc.peer.log
+  local name=$be-$dir-$size-$mrg-$zc${peer:+-$peer}
+  local be_log=$work/$name.backend.log peer_log=$work/$name.peer.log
   local be_mode peer_mode field
   if [[ $dir == gtx ]]; then be_mode=drop; peer_mode=txonly; field=Tx-pps
   else be_mode=gen; peer_mode=rxonly; field=Rx-pps; fi
@@ -60,11 +67,21 @@ run_one() {
   local be_pid=$!
   pids=("$be_pid")
   for _ in $(seq 50); do [[ -S $sock ]] && break; sleep 0.1; done
-  dpdk-testpmd --no-pci --single-file-segments -l 0,1 --main-lcore 1 -m 256 --file-prefix "$tag-peer" \
-    --no-telemetry --vdev "net_virtio_user0,path=$sock,queues=1,mrg_rxbuf=$mrg" -- \
-    --forward-mode=$peer_mode --txpkts="$size" --nb-cores=1 --stats-period 1 < /dev/null > "$peer_log" 2>&1 &
+  if [[ $peer == w ]]; then
+    # Polls lcore 0 like testpmd's forwarding core; prints testpmd's "Tx-pps:" line.
+    "$payload_peer" --no-pci --single-file-segments -l 0 -m 256 --file-prefix "$tag-peer" \
+      --no-telemetry --vdev "net_virtio_user0,path=$sock,queues=1,mrg_rxbuf=$mrg" -- \
+      --size "$size" < /dev/null > "$peer_log" 2>&1 &
+  else
+    dpdk-testpmd --no-pci --single-file-segments -l 0,1 --main-lcore 1 -m 256 --file-prefix "$tag-peer" \
+      --no-telemetry --vdev "net_virtio_user0,path=$sock,queues=1,mrg_rxbuf=$mrg" -- \
+      --forward-mode=$peer_mode --txpkts="$size" --nb-cores=1 --stats-period 1 < /dev/null > "$peer_log" 2>&1 &
+  fi
   local peer_pid=$!
   pids+=("$peer_pid")
+  # SECS of traffic from the first second that moved packets (either back-end can take
+  # a few seconds to start; a run that never moved any reports 0).
+  for _ in $(seq 100); do grep -q "$field: *[1-9]" "$peer_log" 2>/dev/null && break; sleep 0.1; done
   sleep "$SECS"
   kill -INT "$peer_pid" 2>/dev/null; sleep 0.5; kill -INT "$be_pid" 2>/dev/null
   for _ in $(seq 30); do kill -0 "$peer_pid" 2>/dev/null || kill -0 "$be_pid" 2>/dev/null || break; sleep 0.1; done
@@ -88,10 +105,11 @@ median() {
 
 for round in $(seq "$ROUNDS"); do
   for cell in $CELLS; do
-    IFS=- read -r dir size mrg zc <<< "$cell"
+    IFS=- read -r dir size mrg zc peer <<< "$cell"
+    [[ -z $peer || ( $peer == w && $dir == gtx ) ]] || { echo "bad cell $cell" >&2; exit 2; }
     order="vswitch dpdk"; (( round % 2 == 0 )) && order="dpdk vswitch"
     for be in $order; do
-      read -r pps cyc < <(run_one "$be" "$dir" "$size" "$mrg" "$zc")
+      read -r pps cyc < <(run_one "$be" "$dir" "$size" "$mrg" "$zc" "$peer")
       printf '%s\t%s\t%s\t%.0f\t%s\n' "$cell" "$be" "$round" "$pps" "$cyc" | tee -a "$results"
     done
   done
