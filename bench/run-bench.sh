@@ -44,8 +44,9 @@ cleanup() {
 }
 trap 'cleanup; exit 130' INT TERM
 
-# run_one BACKEND DIR SIZE MRG ZC [w] -> prints "PPS CYCLES": the median pps seen by the
-# peer and (ours only, else 0) the median busy cycles per packet of the back-end
+# run_one BACKEND DIR SIZE MRG ZC [w] -> sets PPS, the median pps seen by the peer, and CYC,
+# (ours only, else 0) the median busy cycles per packet of the back-end. It runs in this
+# shell, not in $( ), so that `pids` is the one the Ctrl-C trap sees.
 run_one() {
   local be=$1 dir=$2 size=$3 mrg=$4 zc=$5 peer=${6:-}
   local sock=$work/vhost.sock tag=vswb$$-$RANDOM
@@ -94,7 +95,8 @@ run_one() {
   # Our back-end's own cost: TSC cycles of its busy polls per packet (vhost_bench.cc),
   # which the peer's rate hides when the peer is the slower side.
   [[ $be == vswitch ]] && cyc=$(grep -o "busy_cycles_per_packet=[0-9.]*" "$be_log" | cut -d= -f2 | tail -n +3 | median)
-  echo "$pps ${cyc:-0}"
+  PPS=${pps:-0}
+  CYC=${cyc:-0}
 }
 
 # Median of the positive numbers on stdin (a second in which nothing moved prints 0).
@@ -109,7 +111,8 @@ for round in $(seq "$ROUNDS"); do
     [[ -z $peer || ( $peer == w && $dir == gtx ) ]] || { echo "bad cell $cell" >&2; exit 2; }
     order="vswitch dpdk"; (( round % 2 == 0 )) && order="dpdk vswitch"
     for be in $order; do
-      read -r pps cyc < <(run_one "$be" "$dir" "$size" "$mrg" "$zc" "$peer")
+      run_one "$be" "$dir" "$size" "$mrg" "$zc" "$peer"
+      pps=$PPS cyc=$CYC
       printf '%s\t%s\t%s\t%.0f\t%s\n' "$cell" "$be" "$round" "$pps" "$cyc" | tee -a "$results"
     done
   done
