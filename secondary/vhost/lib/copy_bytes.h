@@ -1,11 +1,8 @@
 // The datapath's byte copy for packet data.
 #pragma once
 
-#include <emmintrin.h>
-
 #include <cstdint>
 #include <cstring>
-#include <utility>
 
 namespace vswitch::vhost {
 
@@ -23,23 +20,6 @@ inline void CopyBytes(uint8_t* dst, const uint8_t* src, uint32_t n) {
   uint32_t i = 0;
   for (; i + 16 <= n; i += 16) __builtin_memcpy(dst + i, src + i, 16);
   if (i < n) __builtin_memcpy(dst + n - 16, src + n - 16, 16);
-}
-
-// A copy of a size known at compile time, in 16-byte SSE moves. GCC's generic tuning
-// expands a fixed 128-byte memcpy (or a loop of 16-byte moves through a local array)
-// into `rep movsl`, whose start-up cost was a quarter of the zero-copy path's own
-// function (perf, 1518 B guest TX on AMD EPYC); one load/store pair per 16 bytes,
-// unrolled by the pack expansion, keeps it out.
-template <size_t... I>
-inline void CopyFixedMoves(uint8_t* dst, const uint8_t* src, std::index_sequence<I...>) {
-  (_mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * I),
-                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16 * I))),
-   ...);
-}
-template <uint32_t N>
-inline void CopyFixed(uint8_t* dst, const uint8_t* src) {
-  static_assert(N > 0 && N % 16 == 0, "whole 16-byte moves");
-  CopyFixedMoves(dst, src, std::make_index_sequence<N / 16>{});
 }
 
 }  // namespace vswitch::vhost

@@ -1,12 +1,12 @@
 #include "mbuf_packet.h"
 
 #include <rte_ip.h>
+#include <rte_memcpy.h>
 #include <rte_net.h>
 
 #include <algorithm>
 #include <cstring>
 
-#include "copy_bytes.h"
 #include "feature_bits.h"
 
 namespace vswitch::vhost {
@@ -255,8 +255,11 @@ bool MbufSink::TakeByReferenceSlow(const Segment* segments, uint32_t count, uint
   uint32_t want = kCopiedHead;
   skip = offset;
   if (segments[0].len >= offset + kCopiedHead) {
-    // The usual layout, header and headers in the first buffer: a fixed-size copy.
-    CopyFixed<kCopiedHead>(dst, segments[0].host + offset);
+    // The usual layout, header and headers in the first buffer: a fixed-size copy in
+    // vector moves. (GCC's generic tuning expands a fixed 128-byte memcpy into `rep
+    // movsl`, whose start-up cost was a quarter of this function's samples under perf.)
+    static_assert(kCopiedHead == 128);
+    rte_mov128(dst, segments[0].host + offset);
     want = 0;
   }
   for (uint32_t i = 0; i < count && want > 0; ++i) {
