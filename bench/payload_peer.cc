@@ -18,6 +18,7 @@
 #include <rte_mbuf.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -37,6 +38,30 @@ void OnSignal(int) { g_stop.store(true); }
   std::exit(2);
 }
 
+// The value of `--name N` in argv[1..argc), or `fallback` when absent (0: required);
+// anything else on the command line, or a value out of [lo, hi], fails naming it.
+unsigned long Option(int argc, char** argv, const std::string& name, unsigned long fallback,
+                     unsigned long lo, unsigned long hi) {
+  unsigned long value = fallback;
+  bool seen = false;
+  for (int i = 1; i < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a != "--size" && a != "--burst") Fail("unknown option " + a);
+    if (i + 1 >= argc) Fail("missing value for " + a);
+    if (a != name) continue;
+    char* end = nullptr;
+    errno = 0;
+    value = std::strtoul(argv[i + 1], &end, 10);
+    if (errno != 0 || end == argv[i + 1] || *end != '\0') value = 0;
+    seen = true;
+  }
+  if (!seen && fallback == 0) Fail(name + " is required");
+  if (value < lo || value > hi) {
+    Fail(name + " must be " + std::to_string(lo) + ".." + std::to_string(hi));
+  }
+  return value;
+}
+
 constexpr uint16_t kQueueSize = 256;
 constexpr uint32_t kHeaderBytes = 42;  // Ethernet + IPv4 + UDP, as testpmd txonly writes
 
@@ -47,18 +72,9 @@ int main(int argc, char** argv) {
   if (eal_used < 0) Fail(std::string("rte_eal_init: ") + rte_strerror(rte_errno));
   argc -= eal_used;
   argv += eal_used;
-  uint32_t size = 0;
-  uint16_t burst = 32;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) Fail("missing value for " + a);
-    const unsigned long v = std::strtoul(argv[++i], nullptr, 10);
-    if (a == "--size") size = static_cast<uint32_t>(v);
-    else if (a == "--burst") burst = static_cast<uint16_t>(v);
-    else Fail("unknown option " + a);
-  }
-  if (size < 60 || size > 2048 - RTE_PKTMBUF_HEADROOM) Fail("--size must be 60..1920");
-  if (burst == 0 || burst > 64) Fail("--burst must be 1..64");
+  // One mbuf per frame: at most the default data room.
+  const uint32_t size = static_cast<uint32_t>(Option(argc, argv, "--size", 0, 60, RTE_MBUF_DEFAULT_DATAROOM));
+  const auto burst = static_cast<uint16_t>(Option(argc, argv, "--burst", 32, 1, 64));
   if (rte_eth_dev_count_avail() != 1) Fail("expected one port (--vdev net_virtio_user0,...)");
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
