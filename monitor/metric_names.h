@@ -15,6 +15,8 @@ inline constexpr std::string_view kRoleRestarts = "vswitch_role_restarts_total";
 inline constexpr std::string_view kRoleDeaths = "vswitch_role_deaths_total";
 inline constexpr std::string_view kRoleHeartbeatAge = "vswitch_role_heartbeat_age_seconds";
 inline constexpr std::string_view kRoleStartTime = "vswitch_role_start_time_seconds";
+inline constexpr std::string_view kRoleSleeps = "vswitch_role_sleeps_total";
+inline constexpr std::string_view kRoleYields = "vswitch_role_cpu_yields_total";
 
 // vhost-user devices.
 inline constexpr std::string_view kDeviceInfo = "vswitch_device_info";
@@ -63,6 +65,7 @@ inline constexpr std::string_view kMacTableCapacity = "vswitch_mac_table_capacit
 
 inline constexpr std::array kAll = {
     kBuildInfo, kRoleUp, kRoleRestarts, kRoleDeaths, kRoleHeartbeatAge, kRoleStartTime,
+    kRoleSleeps, kRoleYields,
     kDeviceInfo, kDeviceConnected, kDeviceReady, kDeviceFeaturesInfo, kDeviceFeatureNegotiated,
     kDeviceQueuePairs, kDeviceConnections, kDeviceMacInfo, kDevicePackets, kDeviceBytes,
     kDeviceDrops, kDeviceRxRetries, kZeroCopyPackets, kZeroCopyCopied, kZeroCopyMappings,

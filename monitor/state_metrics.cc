@@ -139,9 +139,22 @@ void AppendRoles(const SharedState& state, const MetricsClock& now,
   auto start = GaugeFamily(metrics::kRoleStartTime,
                      "When the role's current process registered, in seconds since the Unix "
                      "epoch. A change means a new process.");
+  auto sleeps = CounterFamily(metrics::kRoleSleeps,
+                        "Times a polling role slept for want of work (the group's lifetime), by "
+                        "how the sleep ended: woken (a doorbell or a guest's kick), timeout. "
+                        "Idle guests: a few per second. Under load: close to none.");
+  auto yields = CounterFamily(metrics::kRoleYields,
+                        "Times a polling role gave its CPU to the other poller pinned to the "
+                        "same CPU (after handing it packets, or idle).");
   for (Role r : kAllRoles) {
     const RoleSlot& slot = state.roles[static_cast<std::size_t>(r)];
     const MetricLabels labels = {{"role", std::string(RoleName(r))}};
+    if (r == Role::kVhost || r == Role::kSwitching) {
+      const DoorbellSlot& bell = state.doorbells[static_cast<std::size_t>(r)];
+      sleeps.Add({{"role", std::string(RoleName(r))}, {"end", "woken"}}, Load(bell.woken));
+      sleeps.Add({{"role", std::string(RoleName(r))}, {"end", "timeout"}}, Load(bell.timed_out));
+      yields.Add(labels, Load(bell.yields));
+    }
     const int32_t pid = Load(slot.pid);
     const bool is_up = pid > 0 && Load(slot.state) == static_cast<uint32_t>(RoleState::kUp);
     up.Add(labels, is_up ? 1.0 : 0.0);
@@ -159,6 +172,8 @@ void AppendRoles(const SharedState& state, const MetricsClock& now,
   deaths.MoveTo(out);
   age.MoveTo(out);
   start.MoveTo(out);
+  sleeps.MoveTo(out);
+  yields.MoveTo(out);
 }
 
 void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamily>& out) {

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "doorbells.h"
 #include "eal_args.h"
 #include "hugepage_check.h"
 #include "liveness.h"
@@ -113,6 +114,15 @@ int Run(const Config& config) {
     rte_eal_cleanup();
     return 1;
   }
+  PrimaryDoorbells doorbells;
+  if (!doorbells.Serve(&error)) {
+    VSW_LOG(ERR, "%s", error.c_str());
+    if (serve_vmdq) StopServingVmdqMacRequests();
+    ClosePort(port.port_id);
+    FreeSharedObjects(&objects);
+    rte_eal_cleanup();
+    return 1;
+  }
   SharedState& state = *objects.state;
   PublishConfig(config, port, state);
   RoleSlot& self = state.roles[static_cast<size_t>(Role::kPrimary)];
@@ -163,6 +173,7 @@ int Run(const Config& config) {
   // Secondaries see ready == 0 and leave; free nothing they may still touch (DPDK zeroes
   // freed memory, and a secondary would read zeros as "slot free").
   state.ready.store(0);
+  doorbells.RingAll();
   const uint64_t deadline = MonotonicNs() + 5'000'000'000ull;
   for (;;) {
     bool attached = false;
@@ -178,6 +189,7 @@ int Run(const Config& config) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   unlink(status_path.c_str());
+  doorbells.StopServing();
   if (serve_vmdq) StopServingVmdqMacRequests();
   ClosePort(port.port_id);
   FreeSharedObjects(&objects);

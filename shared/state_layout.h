@@ -22,8 +22,8 @@ namespace vswitch {
 inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // Bump on any change to the structs below or to names.h.
 // 2: DeviceL2::connection. 3: guest memory mappings table and its acknowledgement,
-// zero-copy counters, DropReason::kStaleZeroCopy.
-inline constexpr uint32_t kLayoutVersion = 3;
+// zero-copy counters, DropReason::kStaleZeroCopy. 4: doorbells.
+inline constexpr uint32_t kLayoutVersion = 4;
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -162,6 +162,20 @@ struct alignas(kCacheLine) PortCounters {
   Counter drops[kDropReasonCount];
 };
 
+// How a polling role sleeps and is woken (doorbell.h). Written by the role that owns it;
+// producers that hand it work only read `asleep`.
+struct alignas(kCacheLine) DoorbellSlot {
+  // 0 while the owner polls; while it sleeps (or is about to), the number of that sleep
+  // (never 0), so a producer rings once per sleep however many bursts it hands over.
+  std::atomic<uint32_t> asleep;
+  std::atomic<uint32_t> last_sleep;  // the number the last sleep took (kept across restarts)
+  std::atomic<uint64_t> cpus;       // the owner's allowed CPUs (bit i: CPU i, first 64)
+  std::atomic<uint64_t> sleeps;     // times the owner went to sleep
+  std::atomic<uint64_t> woken;      // sleeps ended by an event (a doorbell or a guest's kick)
+  std::atomic<uint64_t> timed_out;  // sleeps that ran to their timeout
+  std::atomic<uint64_t> yields;     // times it gave its CPU to a role sharing that CPU
+};
+
 // What the primary started with, for every other process to read.
 struct alignas(kCacheLine) ConfigSnapshot {
   char port[kPortNameMax];      // the `[primary] port` value
@@ -192,6 +206,7 @@ struct alignas(kCacheLine) SharedState {
   PortCounters port;
   MappingTable mappings;
   MappingAck mapping_ack;
+  DoorbellSlot doorbells[kRoleCount];
 };
 
 // The layout is shared by separately built binaries: pin what they rely on.
@@ -212,6 +227,9 @@ static_assert(offsetof(MappingTable, entries) == 24);
 static_assert(kMaxSharedMappings % 64 == 0);
 static_assert(offsetof(SharedState, mappings) % kCacheLine == 0);
 static_assert(offsetof(SharedState, mapping_ack) % kCacheLine == 0);
+static_assert(sizeof(DoorbellSlot) == kCacheLine);
+static_assert(offsetof(DoorbellSlot, asleep) == 0);
+static_assert(offsetof(SharedState, doorbells) % kCacheLine == 0);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<int32_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 

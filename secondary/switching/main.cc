@@ -2,8 +2,8 @@
 // port (switch_engine.h), with DPDK vhost-switch's options (--vm2vm, --rx-retry*,
 // --stats).
 #include "clock.h"
-#include "idle_backoff.h"
 #include "log.h"
+#include "poll_pacer.h"
 #include "secondary_main.h"
 #include "switch_engine.h"
 
@@ -17,13 +17,22 @@ int RunSwitching(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& 
     VSW_LOG(ERR, "%s", error.c_str());
     return 1;
   }
+  // Woken by vswitch-vhost when it fills a from_vm ring; rings vswitch-vhost when it
+  // fills a to_vm ring.
+  PollPacer pacer(rt.state(), Role::kSwitching, Role::kVhost);
+  if (!pacer.Init(&error)) {
+    VSW_LOG(ERR, "%s", error.c_str());
+    return 1;
+  }
+  engine.SetPacer(&pacer);
   rt.MarkUp();
-  IdleBackoff idle;
   while (!stop.load(std::memory_order_relaxed) && rt.Tick()) {
-    idle.Round(engine.Poll());
+    const uint32_t work = engine.Poll();
+    pacer.AfterRound(work, engine.handed_off(), engine);
     engine.MaybePrintStats(MonotonicNs());
   }
   engine.Shutdown();
+  engine.SetPacer(nullptr);
   return rt.exit_reason().empty() || rt.orderly_exit() ? 0 : 1;
 }
 

@@ -308,6 +308,7 @@ void SwitchEngine::CheckDevices() {
 }
 
 uint32_t SwitchEngine::Poll() {
+  handed_off_ = false;
   now_ns_ = MonotonicNs();
   mappings_.Sync(now_ns_);
   CheckDevices();
@@ -316,10 +317,26 @@ uint32_t SwitchEngine::Poll() {
     if (views_[d].ready) work += PollDevice(d);
   }
   FlushPort();
-  FlushDue(MonotonicNs());
-  bool pending = false;
-  for (const Device& dev : devices_) pending = pending || !dev.batch.empty();
-  return work + (pending ? 1 : 0);  // do not sleep on batched frames
+  FlushBatches();
+  if (work != 0) port_sleep_us_ = kFirstPortSleepUs;
+  return work;
+}
+
+bool SwitchEngine::HasWork() {
+  for (uint32_t d = 0; d < max_devices_; ++d) {
+    if (views_[d].ready && rte_ring_count(devices_[d].from_vm) != 0) return true;
+    // A device that became ready (or went) must be seen by CheckDevices.
+    const bool ready = state_.devices[d].state.load(std::memory_order_acquire) ==
+                       static_cast<uint32_t>(DeviceState::kReady);
+    if (ready != views_[d].ready) return true;
+  }
+  return false;
+}
+
+uint64_t SwitchEngine::MaxSleepUs() {
+  const uint64_t us = port_sleep_us_;
+  port_sleep_us_ = std::min(port_sleep_us_ * 2, kMaxPortSleepUs);
+  return us;
 }
 
 uint32_t SwitchEngine::PollPort() {
@@ -438,7 +455,7 @@ void SwitchEngine::ToDevice(uint32_t d, rte_mbuf* m) {
     return;
   }
   if (dev.batch.full()) FlushDevice(d);
-  dev.batch.Add(m, now_ns_);
+  dev.batch.Add(m);
   if (dev.batch.full()) FlushDevice(d);
 }
 
@@ -453,11 +470,18 @@ void SwitchEngine::FlushDevice(uint32_t d) {
       [&](unsigned first, unsigned count) {
         return rte_ring_sp_enqueue_burst(dev.to_vm, reinterpret_cast<void**>(pkts + first), count, nullptr);
       },
-      [](unsigned us) { rte_delay_us_block(us); });
+      [this](unsigned us) {
+        if (pacer_ != nullptr) {
+          pacer_->WaitForPeer(us);
+        } else {
+          rte_delay_us_block(us);
+        }
+      });
   uint64_t bytes = 0;
   for (unsigned i = 0; i < res.sent; ++i) bytes += pkts[i]->pkt_len;
   Bump(rx.packets, res.sent);
   Bump(rx.bytes, bytes);
+  if (res.sent != 0) handed_off_ = true;
   if (res.retries) Bump(rx.retries, res.retries);
   if (res.sent < n) {
     Bump(rx.drops[Idx(DropReason::kRingFull)], n - res.sent);
@@ -473,9 +497,9 @@ void SwitchEngine::FlushDevice(uint32_t d) {
   dev.batch.Clear();
 }
 
-void SwitchEngine::FlushDue(uint64_t now_ns) {
+void SwitchEngine::FlushBatches() {
   for (uint32_t d = 0; d < max_devices_; ++d) {
-    if (devices_[d].batch.Due(now_ns)) FlushDevice(d);
+    if (!devices_[d].batch.empty()) FlushDevice(d);
   }
 }
 

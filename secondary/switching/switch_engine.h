@@ -17,6 +17,7 @@
 #include "config.h"
 #include "guest_mappings.h"
 #include "mac_table.h"
+#include "poll_pacer.h"
 #include "routing.h"
 #include "state_layout.h"
 #include "to_vm_batch.h"
@@ -24,7 +25,7 @@
 
 namespace vswitch {
 
-class SwitchEngine {
+class SwitchEngine final : public SleepHooks {
  public:
   static constexpr uint16_t kBurst = 32;
 
@@ -38,6 +39,17 @@ class SwitchEngine {
   [[nodiscard]] bool Init(std::string* error);
   // One round over the port and every device; returns the work done (0: idle).
   uint32_t Poll();
+  // Full to_vm rings are waited on through `pacer` (PollPacer::WaitForPeer); without
+  // one, a busy wait.
+  void SetPacer(PollPacer* pacer) { pacer_ = pacer; }
+  // The last Poll put frames on a to_vm ring (vswitch-vhost's doorbell is rung).
+  [[nodiscard]] bool handed_off() const { return handed_off_; }
+  // SleepHooks: frames in a from_vm ring are work; the port has no event here, so it is
+  // looked at after 20 us of sleep, then after twice as long each time up to 1 ms.
+  void Arm() override {}
+  [[nodiscard]] bool HasWork() override;
+  [[nodiscard]] uint64_t MaxSleepUs() override;
+  void Disarm() override {}
   // Prints the --stats report when it is due.
   void MaybePrintStats(uint64_t now_ns);
   // Sends what is batched and frees what cannot be sent (at exit).
@@ -67,7 +79,7 @@ class SwitchEngine {
   void DeliverCopies(rte_mbuf* m, uint64_t devices, bool keep_original);
   void ToDevice(uint32_t d, rte_mbuf* m);
   void FlushDevice(uint32_t d);
-  void FlushDue(uint64_t now_ns);
+  void FlushBatches();
   void ToPort(uint32_t src_device, rte_mbuf* m);
   // `m` copied into the pool (and freed); nullptr, counted no_mbuf, when the pool is empty.
   [[nodiscard]] rte_mbuf* CopyToPool(rte_mbuf* m, QueueCounters& tx);
@@ -99,6 +111,11 @@ class SwitchEngine {
   uint16_t port_tx_count_ = 0;
   uint64_t next_stats_ns_ = 0;
   uint64_t now_ns_ = 0;
+  bool handed_off_ = false;
+  PollPacer* pacer_ = nullptr;
+  uint64_t port_sleep_us_ = kFirstPortSleepUs;
+  static constexpr uint64_t kFirstPortSleepUs = 20;
+  static constexpr uint64_t kMaxPortSleepUs = 1000;
 };
 
 }  // namespace vswitch

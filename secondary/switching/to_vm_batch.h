@@ -1,7 +1,9 @@
-// Frames bound for one device's to_vm ring, batched (as vhost-switch batches guest-to-
-// guest frames): flushed when 32 are waiting or the oldest has waited 100 us. A full ring
-// is retried --rx-retry-num times --rx-retry-delay apart before the rest is dropped.
-// Pure templates: the engine plugs in the ring, the clock and the delay.
+// Frames bound for one device's to_vm ring, batched: flushed when 32 are waiting and at the
+// end of every poll round that added any (as OVS-DPDK flushes its output batches at the end
+// of each PMD iteration). vhost-switch waited up to 100 us for company (BURST_TX_DRAIN_US);
+// under load a round fills the batch anyway, and when idle the wait was the whole of a
+// single frame's latency. A full ring is retried --rx-retry-num times --rx-retry-delay apart
+// before the rest is dropped. Pure templates: the engine plugs in the ring and the delay.
 #pragma once
 
 #include <array>
@@ -10,7 +12,6 @@
 namespace vswitch {
 
 inline constexpr uint16_t kToVmBatch = 32;
-inline constexpr uint64_t kToVmFlushNs = 100'000;
 
 struct RetryPolicy {
   bool enabled = true;
@@ -45,21 +46,14 @@ class ToVmBatch {
   [[nodiscard]] bool empty() const { return count_ == 0; }
   [[nodiscard]] uint16_t size() const { return count_; }
   [[nodiscard]] bool full() const { return count_ == kToVmBatch; }
-  // Adds one item (the batch must not be full); `now_ns` starts the clock of a new batch.
-  void Add(T item, uint64_t now_ns) {
-    if (count_ == 0) first_ns_ = now_ns;
-    items_[count_++] = item;
-  }
-  [[nodiscard]] bool Due(uint64_t now_ns) const {
-    return count_ == kToVmBatch || (count_ > 0 && now_ns - first_ns_ >= kToVmFlushNs);
-  }
+  // Adds one item (the batch must not be full).
+  void Add(T item) { items_[count_++] = item; }
   [[nodiscard]] T* data() { return items_.data(); }
   void Clear() { count_ = 0; }
 
  private:
   std::array<T, kToVmBatch> items_{};
   uint16_t count_ = 0;
-  uint64_t first_ns_ = 0;
 };
 
 }  // namespace vswitch

@@ -9,10 +9,10 @@
 
 #include "driver.h"
 #include "feature_bits.h"
-#include "idle_backoff.h"
 #include "log.h"
 #include "mapping_publisher.h"
 #include "names.h"
+#include "poll_pacer.h"
 #include "secondary_main.h"
 #include "vhost_forwarder.h"
 
@@ -71,6 +71,14 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
   VhostForwarder forwarder(driver, state, pool, o.socket_files,
                            o.dequeue_zero_copy ? &publisher : nullptr);
   std::string error;
+  // Woken by vswitch-switching when it fills a to_vm ring and by the guests' kicks; rings
+  // vswitch-switching when it fills a from_vm ring.
+  PollPacer pacer(state, Role::kVhost, Role::kSwitching);
+  if (!pacer.Init(&error) || !pacer.AddWaitFd(driver.kick_epoll_fd(), &error)) {
+    VSW_LOG(ERR, "%s", error.c_str());
+    return 1;
+  }
+  forwarder.SetWakeFd(pacer.own_doorbell_fd());
   vhost::SocketOptions socket_options;
   if (!forwarder.LookupRings(o.client, &error) || !SocketOwnership(o, &socket_options, &error)) {
     VSW_LOG(ERR, "%s", error.c_str());
@@ -109,9 +117,12 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
   VSW_LOG(INFO, "features offered: 0x%lx (mergeable %u, tso %u, tx-csum %u)",
           static_cast<unsigned long>(driver.GetFeatures()), o.mergeable, o.tso, o.tx_csum);
   rt.MarkUp();
-  IdleBackoff idle;
-  while (!stop.load() && rt.Tick()) idle.Round(forwarder.Poll());
+  while (!stop.load() && rt.Tick()) {
+    const uint32_t work = forwarder.Poll();
+    pacer.AfterRound(work, forwarder.handed_off(), forwarder);
+  }
   driver.SessionStop();
+  forwarder.SetWakeFd(-1);
   for (const std::string& path : o.socket_files) (void)driver.Unregister(path);
   forwarder.Shutdown();
   return rt.exit_reason().empty() || rt.orderly_exit() ? 0 : 1;

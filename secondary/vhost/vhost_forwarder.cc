@@ -1,5 +1,7 @@
 #include "vhost_forwarder.h"
 
+#include <unistd.h>
+
 #include "clock.h"
 #include "log.h"
 #include "names.h"
@@ -116,6 +118,7 @@ int VhostForwarder::OnNewDevice(int vid) {
   d.connections.fetch_add(1);
   d.state.store(static_cast<uint32_t>(DeviceState::kReady));
   slots_[index].vid.store(vid, std::memory_order_release);
+  WakeDatapath();
   VSW_LOG(INFO, "device %d (%s): vid %d ready, features 0x%lx, %d queue pair(s)", index,
           path.c_str(), vid, static_cast<unsigned long>(features), pairs);
   return 0;
@@ -129,6 +132,7 @@ void VhostForwarder::OnDestroyDevice(int vid) {
       d.vid.store(-1);
       d.queue_pairs.store(0);
       d.state.store(static_cast<uint32_t>(DeviceState::kWaiting));
+      WakeDatapath();
       VSW_LOG(INFO, "device %zu (%s): vid %d stopped", i, sockets_[i].c_str(), vid);
     }
   }
@@ -145,6 +149,61 @@ int VhostForwarder::OnVringStateChanged(int vid, uint16_t queue_id, int enable) 
   return 0;
 }
 
+void VhostForwarder::WakeDatapath() {
+  if (wake_fd_ < 0) return;
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+void VhostForwarder::Arm() {
+  armed_.clear();
+  for (const Slot& slot : slots_) {
+    if (slot.active_vid < 0) continue;
+    for (uint16_t q = 0; q < slot.queue_pairs; ++q) {
+      // Guest TX: a kick when the guest adds a packet. Guest RX: a kick when it adds
+      // buffers, wanted only while frames wait for them.
+      armed_.push_back({slot.active_vid, static_cast<uint16_t>(2 * q + 1)});
+      if (slot.pending_count > 0) armed_.push_back({slot.active_vid, static_cast<uint16_t>(2 * q)});
+    }
+  }
+  // 2.7.10: with notifications on, the device re-checks the ring before it sleeps
+  // (HasWork, after PollPacer's fence), or a buffer added before they took effect waits.
+  for (const ArmedQueue& a : armed_) (void)driver_.EnableGuestNotification(a.vid, a.queue, 1);
+}
+
+bool VhostForwarder::HasWork() {
+  for (Slot& slot : slots_) {
+    if (slot.vid.load(std::memory_order_acquire) != slot.active_vid) return true;
+    if (slot.active_vid < 0) continue;
+    if (slot.pending_count == 0 && rte_ring_count(slot.to_vm) != 0) return true;
+    for (uint16_t q = 0; q < slot.queue_pairs; ++q) {
+      if (driver_.AvailEntries(slot.active_vid, static_cast<uint16_t>(2 * q + 1)) != 0) return true;
+      if (slot.pending_count > 0 && driver_.AvailEntries(slot.active_vid, static_cast<uint16_t>(2 * q)) != 0) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+uint64_t VhostForwarder::MaxSleepUs() {
+  // Frames waiting for a guest's buffers: as --rx-retry would, look again soon even if
+  // the guest does not kick. Zero-copy buffers come back when vswitch-switching frees
+  // their mbufs, which rings nothing here.
+  for (const Slot& slot : slots_) {
+    if (slot.active_vid < 0) continue;
+    if (slot.pending_count > 0 || driver_.ZeroCopyInFlight(slot.active_vid) != 0) return 1000;
+  }
+  // Otherwise only the heartbeat (SecondaryRuntime::Tick) and the counter sync need us.
+  return 50'000;
+}
+
+void VhostForwarder::Disarm() {
+  (void)driver_.DrainKicks();
+  for (const ArmedQueue& a : armed_) (void)driver_.EnableGuestNotification(a.vid, a.queue, 0);
+  armed_.clear();
+}
+
 void VhostForwarder::FreePending(Slot& slot) {
   for (uint16_t i = 0; i < slot.pending_count; ++i) rte_pktmbuf_free(slot.pending[slot.pending_start + i]);
   slot.pending_start = 0;
@@ -152,6 +211,7 @@ void VhostForwarder::FreePending(Slot& slot) {
 }
 
 uint32_t VhostForwarder::Poll() {
+  handed_off_ = false;
   uint32_t work = 0;
   for (uint32_t i = 0; i < slots_.size(); ++i) work += PollDevice(i, slots_[i]);
   const uint64_t now = MonotonicNs();
@@ -209,6 +269,7 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
     Bump(qc.packets, n);
     Bump(qc.bytes, Bytes(pkts, n));
     const unsigned sent = rte_ring_sp_enqueue_burst(slot.from_vm, reinterpret_cast<void**>(pkts), n, nullptr);
+    if (sent != 0) handed_off_ = true;
     if (sent < n) {
       Bump(qc.drops[static_cast<size_t>(DropReason::kRingFull)], n - sent);
       rte_pktmbuf_free_bulk(pkts + sent, n - sent);

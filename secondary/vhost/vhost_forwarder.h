@@ -17,12 +17,13 @@
 
 #include "driver.h"
 #include "mapping_publisher.h"
+#include "poll_pacer.h"
 #include "queue_stats.h"
 #include "state_layout.h"
 
 namespace vswitch {
 
-class VhostForwarder {
+class VhostForwarder final : public SleepHooks {
  public:
   static constexpr uint16_t kBurst = 32;
 
@@ -44,6 +45,19 @@ class VhostForwarder {
 
   // One round over every device; returns the packets moved (0: idle).
   uint32_t Poll();
+  // The last Poll put packets on a from_vm ring (vswitch-switching's doorbell is rung).
+  [[nodiscard]] bool handed_off() const { return handed_off_; }
+  // An fd the session thread writes when a device starts or stops, so that a sleeping
+  // datapath sees it now rather than at its next timeout.
+  void SetWakeFd(int fd) { wake_fd_ = fd; }
+
+  // SleepHooks. Asleep, the datapath is woken by a guest's kick (guest TX, or guest RX
+  // buffers while frames wait for them) and by vswitch-switching's doorbell (to_vm).
+  void Arm() override;
+  [[nodiscard]] bool HasWork() override;
+  [[nodiscard]] uint64_t MaxSleepUs() override;
+  void Disarm() override;
+
   // Frees held packets and marks every slot unused (at exit).
   void Shutdown();
 
@@ -66,6 +80,7 @@ class VhostForwarder {
   };
 
   [[nodiscard]] int SlotOf(const std::string& path) const;
+  void WakeDatapath();
   uint32_t PollDevice(uint32_t index, Slot& slot);
   void SyncDropCounters(uint32_t index, Slot& slot);
   void SeeCounters(Slot& slot, int vid);
@@ -81,6 +96,13 @@ class VhostForwarder {
   std::vector<Slot> slots_;
   MappingPublisher* publisher_;
   uint64_t next_sync_ns_ = 0;
+  bool handed_off_ = false;
+  int wake_fd_ = -1;
+  struct ArmedQueue {
+    int vid;
+    uint16_t queue;
+  };
+  std::vector<ArmedQueue> armed_;
 };
 
 // Which shared drop reason a library drop reason is counted under.

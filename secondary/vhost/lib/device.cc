@@ -611,6 +611,16 @@ uint16_t Device::AvailEntries(uint16_t queue_id) {
   return q.ring.Available(q.stats);
 }
 
+uint32_t Device::ZeroCopyInFlight() {
+  uint32_t n = 0;
+  for (uint16_t i = 1; i < kMaxVrings; i += 2) {
+    Virtqueue& q = queues_[i];
+    std::unique_lock lock(q.mutex, std::try_to_lock);
+    if (lock.owns_lock() && q.zc.enabled()) n += q.zc.in_flight();
+  }
+  return n;
+}
+
 bool Device::EnableGuestNotification(uint16_t queue_id, bool enable) {
   if (queue_id >= kMaxVrings) return false;
   Virtqueue& q = queues_[queue_id];

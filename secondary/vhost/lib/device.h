@@ -108,6 +108,9 @@ class Device {
   [[nodiscard]] uint16_t AvailEntries(uint16_t queue_id);
   // Ask the guest to kick (true) or to let us poll (false, the default).
   [[nodiscard]] bool EnableGuestNotification(uint16_t queue_id, bool enable);
+  // Zero-copy buffers of the guest TX queues held now (a queue being reconfigured counts
+  // as none: its buffers become orphans).
+  [[nodiscard]] uint32_t ZeroCopyInFlight();
 
  private:
   [[nodiscard]] ProtocolError SetFeatures(uint64_t features);

@@ -70,6 +70,7 @@ int ConnectUnix(int fd, const std::string& path) {
 
 Driver::Driver() {
   epoll_fd_.Reset(epoll_create1(EPOLL_CLOEXEC));
+  kick_epoll_fd_.Reset(epoll_create1(EPOLL_CLOEXEC));
   wake_fd_.Reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   timer_fd_.Reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   itimerspec spec{};
@@ -98,9 +99,25 @@ bool Driver::AddToEpoll(int fd, Kind kind, uint64_t id) {
   return epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
-void Driver::WatchKick(int fd) { (void)AddToEpoll(fd, Kind::kKick, static_cast<uint64_t>(fd)); }
+void Driver::WatchKick(int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  (void)epoll_ctl(kick_epoll_fd_.get(), EPOLL_CTL_ADD, fd, &ev);
+}
 
-void Driver::UnwatchKick(int fd) { epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+void Driver::UnwatchKick(int fd) { epoll_ctl(kick_epoll_fd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+
+uint32_t Driver::DrainKicks() {
+  epoll_event events[64];
+  const int n = epoll_wait(kick_epoll_fd_.get(), events, 64, 0);
+  for (int i = 0; i < n; ++i) {
+    // We are the kick eventfds' only reader and epoll saw a count: this read returns.
+    uint64_t value;
+    [[maybe_unused]] const ssize_t r = read(events[i].data.fd, &value, sizeof(value));
+  }
+  return n > 0 ? static_cast<uint32_t>(n) : 0;
+}
 
 void Driver::CallbackRegister(const DeviceOps& ops) {
   std::lock_guard lock(mu_);
@@ -394,16 +411,6 @@ void Driver::OnEvent(uint64_t token, uint32_t events) {
     case Kind::kConnection:
       if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) ReadConnection(id);
       break;
-    case Kind::kKick: {
-      // Drain the guest's kick: we poll, the value carries no meaning.
-      const int fd = static_cast<int>(id);
-      pollfd p{fd, POLLIN, 0};
-      uint64_t value;
-      if (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0) {
-        [[maybe_unused]] const ssize_t n = read(fd, &value, sizeof(value));
-      }
-      break;
-    }
     case Kind::kTimer: {
       uint64_t expirations;
       [[maybe_unused]] const ssize_t n = read(timer_fd_.get(), &expirations, sizeof(expirations));
@@ -519,6 +526,11 @@ uint32_t Driver::ReapZeroCopyOrphans() {
 uint16_t Driver::AvailEntries(int vid, uint16_t queue_id) {
   Device* d = DeviceFor(vid);
   return d == nullptr ? 0 : d->AvailEntries(queue_id);
+}
+
+uint32_t Driver::ZeroCopyInFlight(int vid) {
+  Device* d = DeviceFor(vid);
+  return d == nullptr ? 0 : d->ZeroCopyInFlight();
 }
 
 int Driver::EnableGuestNotification(int vid, uint16_t queue_id, int enable) {

@@ -97,6 +97,18 @@ class Driver final : private KickWatcher {
                                       rte_mbuf** pkts, uint16_t count);
   [[nodiscard]] uint16_t AvailEntries(int vid, uint16_t queue_id);
   [[nodiscard]] int EnableGuestNotification(int vid, uint16_t queue_id, int enable);
+  // Zero-copy buffers of `vid`'s guest TX queues not yet returned to the guest.
+  [[nodiscard]] uint32_t ZeroCopyInFlight(int vid);
+
+  // Sleeping on guests' kicks (DPDK hands the kick eventfds to the application through
+  // rte_vhost_get_vhost_vring; one epoll over all of them is easier to use). The epoll
+  // below holds every kick eventfd of every device and becomes readable when a guest
+  // kicked; a datapath thread that sleeps polls it (after EnableGuestNotification, 2.7.10)
+  // and calls DrainKicks when it wakes. Kicks are not drained otherwise: a guest that kicks
+  // while we poll leaves its eventfd readable, which costs one early wake-up, no more.
+  [[nodiscard]] int kick_epoll_fd() const { return kick_epoll_fd_.get(); }
+  // Reads every kick eventfd that is readable; returns how many were.
+  uint32_t DrainKicks();
 
   // Connections closed for each reason since the driver started.
   [[nodiscard]] uint64_t ProtocolErrorCount(ProtocolError reason) const;
@@ -106,7 +118,7 @@ class Driver final : private KickWatcher {
  private:
   struct Socket;
   struct Connection;
-  enum class Kind : uint8_t { kListen = 1, kConnection, kKick, kTimer, kWake };
+  enum class Kind : uint8_t { kListen = 1, kConnection, kTimer, kWake };
 
   void WatchKick(int fd) override;
   void UnwatchKick(int fd) override;
@@ -126,6 +138,7 @@ class Driver final : private KickWatcher {
 
   mutable std::recursive_mutex mu_;
   UniqueFd epoll_fd_;
+  UniqueFd kick_epoll_fd_;
   UniqueFd wake_fd_;
   UniqueFd timer_fd_;
   std::thread thread_;
