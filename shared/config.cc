@@ -2,11 +2,13 @@
 
 #include <boost/make_shared.hpp>
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "cpu_placement.h"
 #include "state_layout.h"
 #include "version.h"
 
@@ -47,7 +49,10 @@ struct UsageError {
   std::string message;
 };
 
-void DeclareCommon(OptionSet& set, Config& c) {
+// The `<role>-cpu` values as written ("auto" or a number), resolved in Validate.
+using CpuOptions = std::array<std::string, kRoleCount>;
+
+void DeclareCommon(OptionSet& set, Config& c, CpuOptions* cpus) {
   set.Add("eal", "file-prefix", po::value<std::string>(&c.eal.file_prefix)->default_value(c.eal.file_prefix),
           "DPDK --file-prefix shared by the whole group");
   set.Add("eal", "huge-dir", po::value<std::string>(&c.eal.huge_dir),
@@ -58,9 +63,9 @@ void DeclareCommon(OptionSet& set, Config& c) {
     static std::array<std::string, kRoleCount> names;
     names[static_cast<size_t>(r)] = std::string(RoleName(r)) + "-cpu";
     set.Add("eal", names[static_cast<size_t>(r)].c_str(),
-            po::value<int>(&c.eal.cpu[static_cast<size_t>(r)])
-                ->default_value(c.eal.cpu[static_cast<size_t>(r)]),
-            "CPU this role runs (and polls) on");
+            po::value<std::string>(&(*cpus)[static_cast<size_t>(r)])->default_value("auto"),
+            "CPU this role runs (and polls) on, or auto: picked from the CPUs the process may "
+            "run on, pollers apart from the guests' CPU when there are 2 or more");
   }
   set.Add("eal", "log-level", po::value<std::string>(&c.eal.log_level)->default_value(c.eal.log_level),
           "vswitch log level: error, warning, notice, info or debug");
@@ -157,18 +162,42 @@ void ZeroOrOne(const char* option, unsigned value) {
   }
 }
 
-void Validate(Config& c, const std::string& socket_mode) {
+// Every role's CPU: an explicit number wins (a CPU of this machine), `auto` takes the
+// role's place from PlaceRoles over the CPUs this process may run on. Each process of the
+// group resolves every role, its own included, the same way: they agree as long as they
+// start with the same affinity (deploy/vswitch starts them all from one shell).
+void ResolveCpus(EalOptions& eal, const CpuOptions& cpus) {
+  const unsigned machine = std::max(1u, std::thread::hardware_concurrency());
+  const std::string allowed = "auto or 0-" + std::to_string(machine - 1);
+  const std::array<unsigned, kRoleCount> placed = PlaceRoles(AllowedCpus());
+  for (Role r : kAllRoles) {
+    const size_t i = static_cast<size_t>(r);
+    const std::string option = "--" + std::string(RoleName(r)) + "-cpu";
+    const std::string& text = cpus[i];
+    if (text == "auto") {
+      eal.cpu[i] = static_cast<int>(placed[i]);
+      eal.cpu_auto[i] = true;
+      continue;
+    }
+    unsigned cpu = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), cpu);
+    if (text.empty() || ec == std::errc::invalid_argument || end != text.data() + text.size()) {
+      throw UsageError{option + ": '" + text + "' is not a CPU number (allowed: " + allowed + ")"};
+    }
+    if (ec == std::errc::result_out_of_range || cpu >= machine) {
+      throw UsageError{option + ": " + text + " is not a CPU of this machine (allowed: " +
+                       allowed + ")"};
+    }
+    eal.cpu[i] = static_cast<int>(cpu);
+    eal.cpu_auto[i] = false;
+  }
+}
+
+void Validate(Config& c, const std::string& socket_mode, const CpuOptions& cpus) {
   if (c.eal.file_prefix.empty() || c.eal.file_prefix.find('/') != std::string::npos) {
     throw UsageError{"--file-prefix: must be a non-empty name without '/'"};
   }
-  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
-  for (Role r : kAllRoles) {
-    const int cpu = c.eal.cpu[static_cast<size_t>(r)];
-    if (cpu < 0 || static_cast<unsigned>(cpu) >= cpus) {
-      throw UsageError{"--" + std::string(RoleName(r)) + "-cpu: " + std::to_string(cpu) +
-                       " is not a CPU of this machine (allowed: 0-" + std::to_string(cpus - 1) + ")"};
-    }
-  }
+  ResolveCpus(c.eal, cpus);
   static constexpr std::array<std::string_view, 5> kLevels = {"error", "warning", "notice", "info",
                                                               "debug"};
   if (std::find(kLevels.begin(), kLevels.end(), c.eal.log_level) == kLevels.end()) {
@@ -283,7 +312,8 @@ ParseResult ParseConfig(Role role, const std::vector<std::string>& args) {
   set.AddFlag("check-config", "validate the configuration and exit");
   set.cli().add_options()("config", po::value<std::string>(&c.config_file),
                           "the group's INI file (e.g. deploy/vswitch.conf)");
-  DeclareCommon(set, c);
+  CpuOptions cpus;
+  DeclareCommon(set, c, &cpus);
   std::string socket_mode;
   bool vlan_strip_given = false;
   switch (role) {
@@ -340,7 +370,7 @@ ParseResult ParseConfig(Role role, const std::vector<std::string>& args) {
     po::notify(vm);
     vlan_strip_given = vm.count("vlan-strip") > 0;
     c.check_only = vm.count("check-config") > 0;
-    Validate(c, socket_mode);
+    Validate(c, socket_mode, cpus);
   } catch (const UsageError& e) {
     result.exit_code = 2;
     result.run = false;

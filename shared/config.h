@@ -18,7 +18,10 @@ struct EalOptions {
   std::string file_prefix = "vswitch";
   std::string huge_dir;                 // empty: DPDK finds the hugetlbfs mount
   unsigned memory_mb = 0;               // primary's -m; 0: allocate on demand
-  std::array<int, kRoleCount> cpu = {0, 1, 0, 0};  // the CPU each role polls on
+  // The CPU each role runs (and polls) on, resolved by ParseConfig: a role whose
+  // `<role>-cpu` is `auto` (the default) gets PlaceRoles(AllowedCpus()) (cpu_placement.h).
+  std::array<int, kRoleCount> cpu = {0, 0, 0, 0};
+  std::array<bool, kRoleCount> cpu_auto = {true, true, true, true};  // chosen by `auto`
   std::string log_level = "info";       // vswitch's own log level
 };
 

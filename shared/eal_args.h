@@ -16,7 +16,7 @@ namespace vswitch {
 [[nodiscard]] std::string PortDeviceName(const std::string& port);
 
 // argv for rte_eal_init, argv[0] included. Every role shares the file prefix; each polls
-// on its own lcore id (RoleLcoreId) pinned to its configured CPU.
+// on its own lcore id (RoleLcoreId) pinned to its CPU (configured, or placed by `auto`).
 [[nodiscard]] std::vector<std::string> BuildEalArgs(const Config& config, const std::string& port);
 
 }  // namespace vswitch

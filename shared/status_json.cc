@@ -133,7 +133,18 @@ std::string RenderStatusJson(const SharedState& state, const StatusClock& now) {
     Field(out, "tx_dropped", tx_d, false);
     out += '}';
   }
-  out += "]}\n";
+  // Added after `devices` (fields are only ever added). What the switching secondary took
+  // from (rx) and handed to (tx) the port; drops on the port's path, every reason.
+  const PortCounters& pc = state.port;
+  uint64_t port_drops = 0;
+  for (const auto& d : pc.drops) port_drops += Load(d);
+  out += "],\"port_counters\":{";
+  Field(out, "rx_packets", Load(pc.rx_packets));
+  Field(out, "rx_bytes", Load(pc.rx_bytes));
+  Field(out, "tx_packets", Load(pc.tx_packets));
+  Field(out, "tx_bytes", Load(pc.tx_bytes));
+  Field(out, "dropped", port_drops, false);
+  out += "}}\n";
   return out;
 }
 

@@ -29,16 +29,25 @@ TEST(GroupTest, UpStatusKillRestartDown) {
     ASSERT_FALSE(age.empty()) << role;
     EXPECT_LT(std::stol(age), 1000) << role;
   }
+  // Each role runs where the config pins it (TestGroup: primary 0, vhost 1, switching 0,
+  // monitor 0), as the kernel reports the process's affinity.
+  const std::map<std::string, std::string> cpus = {
+      {"primary", "0"}, {"vhost", "1"}, {"switching", "0"}, {"monitor", "0"}};
+  for (const auto& [role, cpu] : cpus) EXPECT_EQ(group.Status(".roles." + role + ".cpus"), cpu) << role;
   // The configured sockets are the devices.
   EXPECT_EQ(group.Status("[.devices[].socket] | join(\",\")"), group.socket(0) + "," + group.socket(1));
   EXPECT_EQ(group.Status(".devices[0].connected"), "false");
   // The port is a real kernel interface.
   EXPECT_TRUE(std::filesystem::exists("/sys/class/net/" + group.iface()));
 
-  // Human status names every role.
+  // Human status names every role, and where it runs.
   const CommandResult human = group.Vswitch({"status"});
   EXPECT_EQ(human.exit_code, 0);
   for (const auto& role : kSecondaries) EXPECT_NE(human.output.find(role), std::string::npos);
+  EXPECT_NE(human.output.find("CPUS"), std::string::npos) << human.output;
+  // The port's counters are in status.json now, next to the devices'.
+  EXPECT_EQ(group.Status(".port_counters | keys | join(\",\")"),
+            "dropped,rx_bytes,rx_packets,tx_bytes,tx_packets");
 
   for (const auto& role : kSecondaries) {
     SCOPED_TRACE(role);
@@ -140,6 +149,20 @@ TEST(GroupTest, BadConfigIsRefusedBeforeAnythingStarts) {
   EXPECT_NE(up.output.find("--vm2vm: 5 is not a mode"), std::string::npos) << up.output;
   EXPECT_EQ(group.RoleState("primary"), "down");
   EXPECT_TRUE(HugepageFiles(group.prefix()).empty());
+}
+
+TEST(GroupTest, BadCpuIsRefusedNamingTheOption) {
+  TestGroup group(std::map<std::string, std::string>{{"eal.switching-cpu", "foo"}});
+  const CommandResult up = group.Vswitch({"up"});
+  EXPECT_EQ(up.exit_code, 2);
+  EXPECT_NE(up.output.find("--switching-cpu: 'foo' is not a CPU number (allowed: auto or 0-"),
+            std::string::npos)
+      << up.output;
+  EXPECT_EQ(group.RoleState("primary"), "down");
+  const CommandResult rates = group.Vswitch({"status", "--rates", "0"});
+  EXPECT_EQ(rates.exit_code, 2);
+  EXPECT_NE(rates.output.find("--rates: needs a whole number of seconds"), std::string::npos)
+      << rates.output;
 }
 
 TEST(GroupTest, CommandErrorsNameWhatIsWrong) {

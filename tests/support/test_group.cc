@@ -59,11 +59,12 @@ CommandResult TestGroup::Vswitch(const std::vector<std::string>& args,
   return RunCommand(argv, timeout, {"VSWITCH_BUILD_DIR=" + BinaryDir()});
 }
 
-std::string TestGroup::Status(const std::string& jq_expr) {
-  const CommandResult r = RunCommand(
-      {"bash", "-c",
-       "\"$0\" status --json --config \"$1\" | jq -r \"$2\"", SourceDir() + "/deploy/vswitch", config_, jq_expr},
-      std::chrono::seconds(20), {"VSWITCH_BUILD_DIR=" + BinaryDir()});
+std::string TestGroup::Status(const std::string& jq_expr, const std::vector<std::string>& status_args) {
+  std::vector<std::string> argv = {
+      "bash", "-c", "\"$0\" status --json --config \"$1\" \"${@:3}\" | jq -r \"$2\"",
+      SourceDir() + "/deploy/vswitch", config_, jq_expr};
+  argv.insert(argv.end(), status_args.begin(), status_args.end());
+  const CommandResult r = RunCommand(argv, std::chrono::seconds(20), {"VSWITCH_BUILD_DIR=" + BinaryDir()});
   std::string out = r.output;
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
   return r.exit_code == 0 ? out : "";

@@ -35,8 +35,9 @@ class TestGroup {
   // deploy/vswitch SUBCOMMAND ARGS... --config <ours>
   [[nodiscard]] CommandResult Vswitch(const std::vector<std::string>& args,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(90));
-  // `status --json` piped through `jq -r EXPR`; empty on failure.
-  [[nodiscard]] std::string Status(const std::string& jq_expr);
+  // `status --json [STATUS_ARGS...]` piped through `jq -r EXPR`; empty on failure.
+  [[nodiscard]] std::string Status(const std::string& jq_expr,
+                                   const std::vector<std::string>& status_args = {});
   [[nodiscard]] pid_t RolePid(const std::string& role);
   [[nodiscard]] std::string RoleState(const std::string& role) { return Status(".roles." + role + ".state"); }
   // Waits until `role` reports `state`; false after `timeout`.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cpu_placement.h"
 #include "test_env.h"
 
 namespace vswitch {
@@ -86,6 +87,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{Role::kPrimary, {"--heartbeat-timeout-ms", "1"}, "--heartbeat-timeout-ms"},
         BadValue{Role::kPrimary, {"--port", ""}, "--port"},
         BadValue{Role::kPrimary, {"--vhost-cpu", "4096"}, "--vhost-cpu"},
+        BadValue{Role::kPrimary, {"--vhost-cpu", "99999999999999999999"}, "--vhost-cpu"},
+        BadValue{Role::kVhost, {"--switching-cpu", "foo"}, "--switching-cpu: 'foo' is not a CPU"},
+        BadValue{Role::kSwitching, {"--monitor-cpu=-1"}, "--monitor-cpu"},
+        BadValue{Role::kMonitor, {"--primary-cpu", "1x"}, "--primary-cpu"},
+        BadValue{Role::kMonitor, {"--primary-cpu", "AUTO"}, "--primary-cpu"},
         BadValue{Role::kPrimary, {"--file-prefix", "a/b"}, "--file-prefix"},
         BadValue{Role::kPrimary, {"--log-level", "loud"}, "--log-level"},
         BadValue{Role::kPrimary, {"--run-dir", "relative"}, "--run-dir"},
@@ -118,6 +124,57 @@ TEST(ConfigTest, IniSectionsAndCommandLineOverride) {
   // A command-line socket list replaces the file's.
   const ParseResult c = Parse(Role::kVhost, {"--config", file, "--socket-file", "/only.sock"});
   EXPECT_EQ(c.config.vhost.socket_files, std::vector<std::string>{"/only.sock"});
+}
+
+TEST(ConfigTest, CpusAreAutoByDefaultAndPlacedFromTheAffinityMask) {
+  const auto expected = PlaceRoles(AllowedCpus());
+  for (Role role : kAllRoles) {
+    const ParseResult r = Parse(role, {});
+    ASSERT_EQ(r.exit_code, 0) << r.message;
+    for (Role each : kAllRoles) {
+      const size_t i = static_cast<size_t>(each);
+      EXPECT_TRUE(r.config.eal.cpu_auto[i]) << RoleName(each);
+      EXPECT_EQ(r.config.eal.cpu[i], static_cast<int>(expected[i])) << RoleName(each);
+    }
+  }
+}
+
+TEST(ConfigTest, AnExplicitCpuWinsOverAuto) {
+  TempDir dir;
+  const std::string file = dir / "cpu.conf";
+  WriteFile(file, "[eal]\nvhost-cpu = 0\nswitching-cpu = auto\n");
+  const ParseResult r = Parse(Role::kSwitching, {"--config", file, "--monitor-cpu", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  const auto expected = PlaceRoles(AllowedCpus());
+  const auto& eal = r.config.eal;
+  EXPECT_EQ(eal.cpu[static_cast<size_t>(Role::kVhost)], 0);
+  EXPECT_FALSE(eal.cpu_auto[static_cast<size_t>(Role::kVhost)]);
+  EXPECT_EQ(eal.cpu[static_cast<size_t>(Role::kMonitor)], 0);
+  EXPECT_FALSE(eal.cpu_auto[static_cast<size_t>(Role::kMonitor)]);
+  // The others stay where auto puts them, whatever the explicit ones chose.
+  EXPECT_TRUE(eal.cpu_auto[static_cast<size_t>(Role::kSwitching)]);
+  EXPECT_EQ(eal.cpu[static_cast<size_t>(Role::kSwitching)],
+            static_cast<int>(expected[static_cast<size_t>(Role::kSwitching)]));
+  EXPECT_EQ(eal.cpu[static_cast<size_t>(Role::kPrimary)],
+            static_cast<int>(expected[static_cast<size_t>(Role::kPrimary)]));
+  // The command line's auto overrides the file's number.
+  const ParseResult a = Parse(Role::kVhost, {"--config", file, "--vhost-cpu", "auto"});
+  ASSERT_EQ(a.exit_code, 0) << a.message;
+  EXPECT_TRUE(a.config.eal.cpu_auto[static_cast<size_t>(Role::kVhost)]);
+}
+
+TEST(ConfigTest, ABadCpuInTheFileNamesTheOption) {
+  TempDir dir;
+  const std::string file = dir / "cpu.conf";
+  WriteFile(file, "[eal]\nswitching-cpu = foo\n");
+  // Every role reads [eal], so every role refuses it.
+  for (Role role : kAllRoles) {
+    const ParseResult r = Parse(role, {"--config", file});
+    EXPECT_EQ(r.exit_code, 2) << RoleName(role);
+    EXPECT_NE(r.message.find("--switching-cpu: 'foo' is not a CPU number (allowed: auto or 0-"),
+              std::string::npos)
+        << r.message;
+  }
 }
 
 TEST(ConfigTest, TheShippedConfigIsValidForEveryRole) {

@@ -56,5 +56,26 @@ TEST(StatusJsonTest, RolesDevicesAndCounters) {
   EXPECT_NE(j.find("\"tx_dropped\":2}"), std::string::npos) << j;
 }
 
+TEST(StatusJsonTest, PortCountersFollowTheDevices) {
+  auto s = std::make_unique<SharedState>();
+  s->layout_version = kLayoutVersion;
+  std::strcpy(s->config.port, "net_tap0");
+  s->config.max_devices = 1;
+  s->devices[0].state = static_cast<uint32_t>(DeviceState::kWaiting);
+  s->port.rx_packets = 11;
+  s->port.rx_bytes = 704;
+  s->port.tx_packets = 9;
+  s->port.tx_bytes = 1518;
+  s->port.drops[static_cast<size_t>(DropReason::kUnknownDestination)] = 3;
+  s->port.drops[static_cast<size_t>(DropReason::kPortTx)] = 1;
+  const std::string j = RenderStatusJson(*s, {1, 1});
+  // `port` keeps its name string; the counters are a new field after `devices`.
+  EXPECT_NE(j.find("\"port\":\"net_tap0\""), std::string::npos) << j;
+  EXPECT_NE(j.find("],\"port_counters\":{\"rx_packets\":11,\"rx_bytes\":704,\"tx_packets\":9,"
+                   "\"tx_bytes\":1518,\"dropped\":4}}\n"),
+            std::string::npos)
+      << j;
+}
+
 }  // namespace
 }  // namespace vswitch
