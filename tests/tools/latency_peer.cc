@@ -154,7 +154,7 @@ class Peer {
     std::uniform_int_distribution<uint32_t> gap_us(0, max_gap_us);
     std::vector<uint64_t> sent_at(count, 0), arrived_at(count, kNotArrived);
     std::vector<uint32_t> gaps(count, 0);
-    uint64_t duplicates = 0, out_of_order = 0, stale = 0, foreign = 0, tx_failed = 0;
+    uint64_t received = 0, duplicates = 0, out_of_order = 0, stale = 0, foreign = 0, tx_failed = 0;
     int64_t highest = -1;
     auto on_frame = [&](const Tag& got, uint64_t now) {
       if (got.kind != kKindMeasure || got.run != run || got.seq >= count) {
@@ -166,6 +166,7 @@ class Peer {
         return;
       }
       arrived_at[got.seq] = now;
+      ++received;
       if (static_cast<int64_t>(got.seq) < highest) ++out_of_order;
       highest = std::max<int64_t>(highest, got.seq);
     };
@@ -197,8 +198,7 @@ class Peer {
     }
     // Late frames still count (with their real latency) if they come within one wait.
     const uint64_t final_deadline = NowNs() + wait_ms * 1'000'000;
-    while (NowNs() < final_deadline &&
-           std::count(arrived_at.begin(), arrived_at.end(), kNotArrived) > static_cast<long>(count - sent)) {
+    while (received < sent && NowNs() < final_deadline) {
       if (Drain(kPortB, on_frame) == 0) SleepNs(kPollNs);
     }
 
