@@ -13,6 +13,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <random>
 #include <thread>
@@ -55,6 +56,7 @@ class WakeRestartTest : public testing::TestWithParam<WakeLayout> {
   void Learn(const std::string& when) {
     std::string reply;
     ASSERT_TRUE(peer_->Learn(30s, &reply)) << when << ": switching never learned both guests: " << reply;
+    std::printf("[ learn    ] %s: %s\n", when.c_str(), reply.c_str());
   }
 
   // Quiet, then kFrames single frames A -> B, all prompt.
