@@ -196,9 +196,11 @@ class Peer {
         break;
       }
     }
-    // Late frames still count (with their real latency) if they come within one wait.
-    const uint64_t final_deadline = NowNs() + wait_ms * 1'000'000;
-    while (received < sent && NowNs() < final_deadline) {
+    // Late frames still count (with their real latency) if they come within one wait,
+    // and 10 ms more catch a duplicate of the last frame.
+    const uint64_t settled = NowNs() + 10'000'000;
+    const uint64_t final_deadline = std::max(settled, NowNs() + wait_ms * 1'000'000);
+    while (NowNs() < final_deadline && (received < sent || NowNs() < settled)) {
       if (Drain(kPortB, on_frame) == 0) SleepNs(kPollNs);
     }
 
