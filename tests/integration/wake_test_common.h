@@ -44,7 +44,7 @@ inline constexpr const char* kMacB = "02:00:00:00:00:0b";  // device 1
 // lost in a design that sleeps until woken shows as its fallback timeout (~100 ms) or as
 // a frame that never arrives. The rest of the margin is this shared 2-CPU machine: with
 // other builds and DPDK groups running, CFS delays a woken process by milliseconds, and a
-// frame crosses three wake-ups and the peer's own (up to 22 ms seen, p99 5-12 ms).
+// frame crosses three wake-ups and the peer's own (up to 28 ms seen, p99 5-12 ms).
 inline constexpr std::chrono::milliseconds kSlowestBound{50};
 // How long the peer waits for a frame before it sends the next: well past both the bound
 // and a lost wake-up's fallback, so a late frame is seen late rather than lost.
