@@ -1,0 +1,83 @@
+// What the wake-up tests (wake_latency_test.cc, wake_restart_test.cc) share: the two CPU
+// layouts they run the group in, the guests' MACs, the latency bound and its checks.
+//
+// Layouts: vswitch-vhost and
+// vswitch-switching on one CPU (each hands frames to a process that shares its CPU and may
+// be asleep) or on separate CPUs (each hands frames across CPUs). The latency peer runs on
+// CPU 0 in both, beside the primary and the monitor, which mostly sleep.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <ostream>
+#include <string>
+
+#include "latency_peer_process.h"
+
+namespace vswitch::test {
+
+struct WakeLayout {
+  const char* name;
+  int vhost_cpu;
+  int switching_cpu;
+
+  // The group config for this layout: vm2vm 1 (guest to guest inside switching).
+  [[nodiscard]] std::map<std::string, std::string> Config() const {
+    return {{"switching.vm2vm", "1"},
+            {"eal.vhost-cpu", std::to_string(vhost_cpu)},
+            {"eal.switching-cpu", std::to_string(switching_cpu)}};
+  }
+};
+
+inline constexpr WakeLayout kSharedCpu{"SharedCpu", 1, 1};
+inline constexpr WakeLayout kSeparateCpus{"SeparateCpus", 1, 0};
+inline constexpr int kLatencyPeerCpu = 0;
+
+inline constexpr const char* kMacA = "02:00:00:00:00:0a";  // device 0
+inline constexpr const char* kMacB = "02:00:00:00:00:0b";  // device 1
+
+// The slowest frame must arrive within this. Today a frame waits at most for each hop's
+// sleeping poller (1 ms at most) plus switching's batch toward a guest (100 us); a wake-up
+// lost in a design that sleeps until woken shows as its fallback timeout (~100 ms) or as
+// a frame that never arrives. The rest of the margin is this shared 2-CPU machine: with
+// other builds and DPDK groups running, CFS delays a woken process by milliseconds, and a
+// frame crosses three wake-ups and the peer's own (up to 28 ms seen, p99 5-12 ms).
+inline constexpr std::chrono::milliseconds kSlowestBound{50};
+// How long the peer waits for a frame before it sends the next: well past both the bound
+// and a lost wake-up's fallback, so a late frame is seen late rather than lost.
+inline constexpr std::chrono::milliseconds kFrameWait{300};
+// The quiet spell before each frame: uniform in [0, kMaxGap].
+inline constexpr std::chrono::microseconds kMaxGap{2000};
+
+// Every one of `count` frames arrived exactly once, in order, the slowest within the
+// bound. Prints the latencies (they are the point of the test, pass or fail).
+inline void ExpectAllArrivedPromptly(const LatencyReport& r, long count, const std::string& what) {
+  std::printf("[ latency  ] %s: %ld frames, median %.0f us, p99 %.0f us, max %.0f us (slowest seq:us:gap_us %s)\n",
+              what.c_str(), r.received, r.p50_us, r.p99_us, r.max_us, r.slowest.c_str());
+  std::fflush(stdout);
+  if (r.text.empty()) {
+    ADD_FAILURE() << what << ": no answer from the peer within its time limit: frames far slower than "
+                  << kSlowestBound.count() << " ms but each under its wait, or the peer is stuck";
+    return;
+  }
+  EXPECT_EQ(r.sent, count) << what << ": " << r.text;
+  EXPECT_EQ(r.received, count) << what << ": frames lost: " << r.text;
+  EXPECT_EQ(r.lost, 0) << what << ": " << r.text;
+  EXPECT_EQ(r.duplicates, 0) << what << ": " << r.text;
+  EXPECT_EQ(r.out_of_order, 0) << what << ": " << r.text;
+  EXPECT_EQ(r.slow, 0) << what << ": frames slower than " << kSlowestBound.count() << " ms: " << r.text;
+  EXPECT_FALSE(r.aborted) << what << ": gave up after 20 slow or missing frames: " << r.text;
+  EXPECT_GE(r.max_us, 0) << what << ": " << r.text;
+  EXPECT_LT(r.max_us, (std::chrono::duration<double, std::micro>(kSlowestBound).count()))
+      << what << ": the slowest frame (seq:us:gap_us " << r.slowest << ") took longer than "
+      << kSlowestBound.count() << " ms: a lost wake-up? " << r.text;
+}
+
+inline std::ostream& operator<<(std::ostream& out, const WakeLayout& l) {
+  return out << l.name << " (vhost CPU " << l.vhost_cpu << ", switching CPU " << l.switching_cpu << ")";
+}
+
+}  // namespace vswitch::test
