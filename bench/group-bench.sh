@@ -77,8 +77,12 @@ for b in "$@"; do
   l=${LABELS[$i]}
   BUILD[$l]=$d
   src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$d/CMakeCache.txt" 2>/dev/null)
+  # The checkout's HEAD and the last commit that touched the group's sources (a branch
+  # that only changed bench/ or docs/ runs the same binaries as that commit).
+  g=(primary secondary shared monitor CMakeLists.txt cmake)
   c=$(git -C "${src:-$d}" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  [[ -n $(git -C "${src:-$d}" status --porcelain --untracked-files=no 2>/dev/null) ]] && c+="+dirty"
+  c+=", group sources at $(git -C "${src:-$d}" log -1 --format=%h -- "${g[@]}" 2>/dev/null || echo unknown)"
+  [[ -n $(git -C "${src:-$d}" status --porcelain --untracked-files=no -- "${g[@]}" 2>/dev/null) ]] && c+=" + uncommitted changes"
   COMMIT[$l]=$c
   SWITCHES+=("$l")
   i=$((i + 1))
