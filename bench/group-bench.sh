@@ -106,6 +106,7 @@ command -v stdbuf >/dev/null || need_pkgs+=(coreutils)
 if ((${#need_pkgs[@]})); then
   mapfile -t need_pkgs < <(printf '%s\n' "${need_pkgs[@]}" | sort -u)
   say "installing ${need_pkgs[*]} (apt-get)"
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null || say "apt-get update failed; trying the install anyway"
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
     --no-install-recommends "${need_pkgs[@]}" >/dev/null ||
     die "apt-get install ${need_pkgs[*]} failed: install them and run again"
@@ -490,6 +491,8 @@ run_one() {
     learned "$sw" || status=mac-lost
     check_counters "$sw" "$burst" "$counters" || status=counters-mismatch
     grep -q '\(^\|,\)0\(,\|$\)' <<<"$samples" && status=loop-stalled
+    ((nsamp < SECS)) && status=short-run
+    kill -0 "$tp_pid" 2>/dev/null || status=guests-exited
     if ((pps == 0)); then
       status=no-packets
       grep -Eq 'drops=[1-9]' <<<"$counters" && status=no-packets-switch-dropped
