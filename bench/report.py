@@ -99,6 +99,10 @@ except (OSError, subprocess.CalledProcessError) as e:
 marker = "<!-- results -->"
 intro = open(out_md).read().split(marker)[0] if os.path.exists(out_md) and marker in open(out_md).read() else (
     "# vhost benchmarks\n\n(bench/run-bench.sh writes the section below.)\n\n")
+# bench/group-bench.sh's section (the whole group against OVS-DPDK) follows ours: keep it.
+group_marker = "<!-- group-bench -->"
+old_text = open(out_md).read() if os.path.exists(out_md) else ""
+group_section = group_marker + old_text.split(group_marker, 1)[1] if group_marker in old_text else ""
 with open(out_md, "w") as f:
     f.write(intro + marker + "\n\n")
     f.write("Labels: TX = guest TX, RX = guest RX, m = mergeable on, z = our zero-copy on, "
@@ -107,3 +111,5 @@ with open(out_md, "w") as f:
         f.write("![vswitch vs DPDK net_vhost](benchmarks.png)\n\n")
     f.write(table + "\n\n")
     f.write("\n".join(zc_lines) + "\n")
+    if group_section:
+        f.write("\n" + group_section)
