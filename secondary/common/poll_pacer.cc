@@ -128,7 +128,10 @@ void PollPacer::AfterRound(uint32_t work, bool handed_off, SleepHooks& hooks) {
     now = MonotonicNs();
     if (now >= next_placement_ns_) RefreshPlacement(now);
   }
-  switch (policy_.Next(work, handed_off, shares_cpu_, now)) {
+  const bool peer_awake =
+      work == 0 && shares_cpu_ &&
+      state_.doorbells[static_cast<size_t>(peer_)].asleep.load(std::memory_order_relaxed) == 0;
+  switch (policy_.Next(work, handed_off, shares_cpu_, peer_awake, now)) {
     case PaceAction::kPoll:
       return;
     case PaceAction::kYield:
