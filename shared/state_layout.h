@@ -22,8 +22,9 @@ namespace vswitch {
 inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // Bump on any change to the structs below or to names.h.
 // 2: DeviceL2::connection. 3: guest memory mappings table and its acknowledgement,
-// zero-copy counters, DropReason::kStaleZeroCopy. 4: doorbells.
-inline constexpr uint32_t kLayoutVersion = 4;
+// zero-copy counters, DropReason::kStaleZeroCopy. 4: doorbells. 5:
+// ConfigSnapshot::port_rx_wake_fds.
+inline constexpr uint32_t kLayoutVersion = 5;
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -187,6 +188,7 @@ struct alignas(kCacheLine) ConfigSnapshot {
   uint16_t port_tx_queues;
   uint16_t vmdq_pools;          // 0: software VMDQ
   uint32_t heartbeat_timeout_ms;
+  uint16_t port_rx_wake_fds;    // RX queue fds the primary hands over (port_rx_wake.h); 0: none
 };
 
 struct alignas(kCacheLine) SharedState {
