@@ -49,6 +49,7 @@ void PublishConfig(const Config& config, const PortInfo& port, SharedState& s) {
   c.port_tx_queues = port.tx_queues;
   c.vmdq_pools = port.vmdq_pools;
   c.heartbeat_timeout_ms = config.primary.heartbeat_timeout_ms;
+  c.port_rx_wake_fds = static_cast<uint16_t>(port.rx_wake_fds.size());
 }
 
 // --vm2vm 2 needs the port's VT loopback, set when the port is configured; the switching
@@ -114,9 +115,16 @@ int Run(const Config& config) {
     rte_eal_cleanup();
     return 1;
   }
+  // Before the state is published: a port whose fds cannot be served has none.
+  if (!port.rx_wake_fds.empty() && !ServePortRxFds(port.rx_wake_fds, &error)) {
+    VSW_LOG(WARNING, "%s: vswitch-switching will look at the port on a timer", error.c_str());
+    port.rx_wake_fds.clear();
+  }
+  const bool serve_rx_fds = !port.rx_wake_fds.empty();
   PrimaryDoorbells doorbells;
   if (!doorbells.Serve(&error)) {
     VSW_LOG(ERR, "%s", error.c_str());
+    if (serve_rx_fds) StopServingPortRxFds();
     if (serve_vmdq) StopServingVmdqMacRequests();
     ClosePort(port.port_id);
     FreeSharedObjects(&objects);
@@ -190,6 +198,7 @@ int Run(const Config& config) {
   }
   unlink(status_path.c_str());
   doorbells.StopServing();
+  if (serve_rx_fds) StopServingPortRxFds();
   if (serve_vmdq) StopServingVmdqMacRequests();
   ClosePort(port.port_id);
   FreeSharedObjects(&objects);

@@ -1,5 +1,6 @@
 #include "port.h"
 
+#include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 
@@ -7,11 +8,75 @@
 
 #include "eal_args.h"
 #include "log.h"
+#include "port_rx_wake.h"
 #include "state_layout.h"
 #include "vmdq_config.h"
 #include "vmdq_mac_request.h"
 
 namespace vswitch {
+
+namespace {
+
+// Drivers whose RX queue interrupt fd is the queue itself, readable exactly while frames
+// wait in it: a sleeper waits on it as it is, with nothing to re-arm before a sleep and
+// nothing to read after one (rte_eth_rx_burst takes the frames, and with them the
+// readiness). net_tap: DPDK's tap PMD installs its tun queue fds as the queue interrupt
+// fds when intr_conf.rxq is set, and has no rx_queue_intr_enable to call. A NIC's queue
+// interrupt (a VFIO eventfd) must instead be re-enabled before every sleep and read after
+// it; vswitch-switching does not do that, so such a port keeps the timed look.
+bool RxQueueFdIsTheQueue(const std::string& driver) { return driver == "net_tap"; }
+
+struct QueueSetup {
+  uint16_t rx_desc = 0;
+  uint16_t tx_desc = 0;
+};
+
+// Configures the port with `conf`, sets its queues up and starts it.
+bool ConfigureAndStart(uint16_t port_id, const std::string& name, const rte_eth_dev_info& info,
+                       const PrimaryOptions& options, const PortPlan& plan, rte_mempool* pool,
+                       const PortInfo& out, rte_eth_conf& conf, QueueSetup* q_out, std::string* error) {
+  if (int rc = rte_eth_dev_configure(port_id, out.rx_queues, out.tx_queues, &conf); rc != 0) {
+    *error = "port " + name + ": configure failed: " + std::string(rte_strerror(-rc));
+    return false;
+  }
+  uint16_t rx_desc = static_cast<uint16_t>(options.rx_desc);
+  uint16_t tx_desc = static_cast<uint16_t>(options.tx_desc);
+  if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_desc, &tx_desc); rc != 0) {
+    *error = "port " + name + ": descriptor counts rejected: " + std::string(rte_strerror(-rc));
+    return false;
+  }
+  const int socket = rte_eth_dev_socket_id(port_id);
+  const unsigned sock = socket < 0 ? 0u : static_cast<unsigned>(socket);
+  rte_eth_rxconf rxconf = info.default_rxconf;
+  rxconf.offloads = conf.rxmode.offloads;
+  // VMDQ: a pool whose guest is slow drops its own frames instead of stalling the port.
+  if (plan.rx_drop_en) rxconf.rx_drop_en = 1;
+  for (uint16_t q = 0; q < out.rx_queues; ++q) {
+    if (int rc = rte_eth_rx_queue_setup(port_id, q, rx_desc, sock, &rxconf, pool); rc != 0) {
+      *error = "port " + name + ": RX queue " + std::to_string(q) + " setup failed: " +
+               std::string(rte_strerror(-rc));
+      return false;
+    }
+  }
+  rte_eth_txconf txconf = info.default_txconf;
+  txconf.offloads = conf.txmode.offloads;
+  for (uint16_t q = 0; q < out.tx_queues; ++q) {
+    if (int rc = rte_eth_tx_queue_setup(port_id, q, tx_desc, sock, &txconf); rc != 0) {
+      *error = "port " + name + ": TX queue " + std::to_string(q) + " setup failed: " +
+               std::string(rte_strerror(-rc));
+      return false;
+    }
+  }
+  if (int rc = rte_eth_dev_start(port_id); rc != 0) {
+    *error = "port " + name + ": start failed: " + std::string(rte_strerror(-rc));
+    return false;
+  }
+  q_out->rx_desc = rx_desc;
+  q_out->tx_desc = tx_desc;
+  return true;
+}
+
+}  // namespace
 
 bool SetupPort(const PrimaryOptions& options, bool loopback, rte_mempool* pool, PortInfo* out,
                std::string* error) {
@@ -39,43 +104,50 @@ bool SetupPort(const PrimaryOptions& options, bool loopback, rte_mempool* pool, 
   out->max_vmdq_pools = info.max_vmdq_pools;
   out->vmdq_pools = plan.vmdq ? plan.pools : 0;
   out->driver = info.driver_name != nullptr ? info.driver_name : "?";
+  out->rx_wake_fds.clear();
 
+  // RX queue interrupts, for vswitch-switching to sleep on (port_rx_wake.h).
+  const char* no_wake = nullptr;
+  if (!RxQueueFdIsTheQueue(out->driver)) {
+    no_wake = "its driver has no RX queue interrupt fd vswitch-switching can sleep on";
+  } else if (out->rx_queues > kMaxPortRxWakeFds) {
+    no_wake = "it has more RX queues than one IPC message carries fds";
+  }
+  bool rx_intr = no_wake == nullptr;
   rte_eth_conf conf = plan.conf;
-  if (int rc = rte_eth_dev_configure(port_id, out->rx_queues, out->tx_queues, &conf); rc != 0) {
-    *error = "port " + name + ": configure failed: " + std::string(rte_strerror(-rc));
-    return false;
-  }
-  uint16_t rx_desc = static_cast<uint16_t>(options.rx_desc);
-  uint16_t tx_desc = static_cast<uint16_t>(options.tx_desc);
-  if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_desc, &tx_desc); rc != 0) {
-    *error = "port " + name + ": descriptor counts rejected: " + std::string(rte_strerror(-rc));
-    return false;
-  }
-  const int socket = rte_eth_dev_socket_id(port_id);
-  const unsigned sock = socket < 0 ? 0u : static_cast<unsigned>(socket);
-  rte_eth_rxconf rxconf = info.default_rxconf;
-  rxconf.offloads = conf.rxmode.offloads;
-  // VMDQ: a pool whose guest is slow drops its own frames instead of stalling the port.
-  if (plan.rx_drop_en) rxconf.rx_drop_en = 1;
-  for (uint16_t q = 0; q < out->rx_queues; ++q) {
-    if (int rc = rte_eth_rx_queue_setup(port_id, q, rx_desc, sock, &rxconf, pool); rc != 0) {
-      *error = "port " + name + ": RX queue " + std::to_string(q) + " setup failed: " +
-               std::string(rte_strerror(-rc));
+  conf.intr_conf.rxq = rx_intr ? 1 : 0;
+  QueueSetup queues;
+  if (!ConfigureAndStart(port_id, name, info, options, plan, pool, *out, conf, &queues, error)) {
+    if (!rx_intr) return false;
+    VSW_LOG(WARNING, "%s with RX queue interrupts; trying again without them", error->c_str());
+    error->clear();
+    rx_intr = false;
+    no_wake = "it did not start with RX queue interrupts";
+    conf = plan.conf;
+    conf.intr_conf.rxq = 0;
+    if (!ConfigureAndStart(port_id, name, info, options, plan, pool, *out, conf, &queues, error)) {
       return false;
     }
   }
-  rte_eth_txconf txconf = info.default_txconf;
-  txconf.offloads = conf.txmode.offloads;
-  for (uint16_t q = 0; q < out->tx_queues; ++q) {
-    if (int rc = rte_eth_tx_queue_setup(port_id, q, tx_desc, sock, &txconf); rc != 0) {
-      *error = "port " + name + ": TX queue " + std::to_string(q) + " setup failed: " +
-               std::string(rte_strerror(-rc));
-      return false;
+  for (uint16_t q = 0; rx_intr && q < out->rx_queues; ++q) {
+    // No rte_eth_dev_rx_intr_enable: this fd is the queue (RxQueueFdIsTheQueue), and the
+    // driver has nothing to enable.
+    const int fd = rte_eth_dev_rx_intr_ctl_q_get_fd(port_id, q);
+    if (fd < 0) {
+      out->rx_wake_fds.clear();
+      no_wake = "an RX queue has no interrupt fd";
+      break;
     }
+    out->rx_wake_fds.push_back(fd);
   }
-  if (int rc = rte_eth_dev_start(port_id); rc != 0) {
-    *error = "port " + name + ": start failed: " + std::string(rte_strerror(-rc));
-    return false;
+  if (out->rx_wake_fds.empty()) {
+    VSW_LOG(INFO, "port %s (%s) has no RX interrupts (%s): vswitch-switching looks at it on a "
+            "timer, 20 us after it fell asleep doubling to 1 ms", name.c_str(), out->driver.c_str(),
+            no_wake != nullptr ? no_wake : "?");
+  } else {
+    VSW_LOG(INFO, "port %s (%s): RX interrupts on, %zu queue fd(s) handed to vswitch-switching, "
+            "which sleeps until a frame comes", name.c_str(), out->driver.c_str(),
+            out->rx_wake_fds.size());
   }
   // Guests' MACs are not the port's: the switch must see every frame.
   if (int rc = rte_eth_promiscuous_enable(port_id); rc != 0) {
@@ -93,7 +165,7 @@ bool SetupPort(const PrimaryOptions& options, bool loopback, rte_mempool* pool, 
   VSW_LOG(INFO, "port %s TX offloads enabled: 0x%lx", name.c_str(),
           static_cast<unsigned long>(conf.txmode.offloads));
   VSW_LOG(INFO, "port %s is ethdev %u: %u RX queue(s) x %u descriptors, %u TX queue(s) x %u",
-          name.c_str(), port_id, out->rx_queues, rx_desc, out->tx_queues, tx_desc);
+          name.c_str(), port_id, out->rx_queues, queues.rx_desc, out->tx_queues, queues.tx_desc);
   return true;
 }
 
@@ -132,6 +204,42 @@ bool ServeVmdqMacRequests(uint16_t port_id, std::string* error) {
 }
 
 void StopServingVmdqMacRequests() { rte_mp_action_unregister(kVmdqMacAction); }
+
+namespace {
+
+static_assert(kMaxPortRxWakeFds <= RTE_MP_MAX_FD_NUM);
+// The IPC callback takes no user argument.
+std::vector<int> g_rx_wake_fds;
+
+int OnPortRxFdsRequest(const rte_mp_msg* /*msg*/, const void* peer) {  // NOLINT
+  rte_mp_msg reply{};
+  std::snprintf(reply.name, sizeof(reply.name), "%s", kPortRxFdsAction);
+  // SCM_RIGHTS duplicates the fds into the asking process: the same open files (the same
+  // tun queues), so their readiness is the queues' in every process.
+  for (size_t i = 0; i < g_rx_wake_fds.size(); ++i) reply.fds[i] = g_rx_wake_fds[i];
+  reply.num_fds = static_cast<int>(g_rx_wake_fds.size());
+  return rte_mp_reply(&reply, static_cast<const char*>(peer));
+}
+
+}  // namespace
+
+bool ServePortRxFds(const std::vector<int>& fds, std::string* error) {
+  if (fds.size() > kMaxPortRxWakeFds) {
+    *error = "too many port RX fds for one IPC message";
+    return false;
+  }
+  g_rx_wake_fds = fds;
+  if (rte_mp_action_register(kPortRxFdsAction, OnPortRxFdsRequest) != 0) {
+    *error = "cannot register the port RX fd request handler: " + std::string(rte_strerror(rte_errno));
+    return false;
+  }
+  return true;
+}
+
+void StopServingPortRxFds() {
+  rte_mp_action_unregister(kPortRxFdsAction);
+  g_rx_wake_fds.clear();
+}
 
 void ClosePort(uint16_t port_id) {
   if (rte_eth_dev_stop(port_id) != 0) VSW_LOG(WARNING, "port %u: stop failed", port_id);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config.h"
 
@@ -20,6 +21,10 @@ struct PortInfo {
   uint16_t max_vmdq_pools = 0;
   uint16_t vmdq_pools = 0;  // pools in use (0: plain mode, software VMDQ)
   std::string driver;
+  // Each RX queue's interrupt fd, in queue order, when all of them can wake a sleeping
+  // vswitch-switching (port_rx_wake.h); empty: it looks at the port on a timer. The
+  // driver owns them (they close with the port).
+  std::vector<int> rx_wake_fds;
 };
 
 // `loopback`: the switching secondary runs --vm2vm 2 (VMDQ VT loopback).
@@ -30,6 +35,10 @@ struct PortInfo {
 // pool (vmdq_mac_request.h) on a VMDQ port. False with *error when IPC is unavailable.
 [[nodiscard]] bool ServeVmdqMacRequests(uint16_t port_id, std::string* error);
 void StopServingVmdqMacRequests();
+// Hands `fds` (PortInfo::rx_wake_fds) to any secondary that asks (kPortRxFdsAction). Stop
+// before the port closes.
+[[nodiscard]] bool ServePortRxFds(const std::vector<int>& fds, std::string* error);
+void StopServingPortRxFds();
 void ClosePort(uint16_t port_id);
 
 // Logs link changes; call about once a second.
