@@ -25,6 +25,8 @@ int RunSwitching(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& 
     return 1;
   }
   engine.SetPacer(&pacer);
+  // ... and by a frame reaching the port, where the port can say so.
+  engine.WakeOnPort(pacer);
   rt.MarkUp();
   while (!stop.load(std::memory_order_relaxed) && rt.Tick()) {
     const uint32_t work = engine.Poll();

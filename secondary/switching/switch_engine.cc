@@ -10,6 +10,7 @@
 #include <rte_ip.h>
 #include <rte_tcp.h>
 #include <rte_udp.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "mac_learning.h"
 #include "names.h"
+#include "port_rx_wake.h"
 #include "stats_text.h"
 #include "vlan_tag.h"
 #include "vmdq_mac_request.h"
@@ -91,7 +93,10 @@ SwitchEngine::SwitchEngine(SharedState& state, const SwitchingOptions& options)
   retry_.delay_us = options.rx_retry_delay_us;
 }
 
-SwitchEngine::~SwitchEngine() { Shutdown(); }
+SwitchEngine::~SwitchEngine() {
+  Shutdown();
+  for (int fd : port_fds_) close(fd);
+}
 
 bool SwitchEngine::Init(std::string* error) {
   const ConfigSnapshot& c = state_.config;
@@ -323,6 +328,13 @@ uint32_t SwitchEngine::Poll() {
 }
 
 bool SwitchEngine::HasWork() {
+  // The port is not looked at here. With its RX queue fds in the epoll (WakeOnPort) a
+  // frame cannot slip in unseen between the last rte_eth_rx_burst and the sleep: the
+  // epoll is level-triggered and the fd is the tun queue itself, readable for as long as a
+  // frame waits in it (in every process: the fds are copies of one open file), so an
+  // epoll_wait that starts with a frame queued returns at once, and one that is waiting
+  // when a frame comes returns then. Without them, the short timeout (MaxSleepUs) is
+  // what bounds the wait.
   for (uint32_t d = 0; d < max_devices_; ++d) {
     if (views_[d].ready && rte_ring_count(devices_[d].from_vm) != 0) return true;
     // A device that became ready (or went) must be seen by CheckDevices.
@@ -334,9 +346,47 @@ bool SwitchEngine::HasWork() {
 }
 
 uint64_t SwitchEngine::MaxSleepUs() {
+  if (port_wakes_) return kHeartbeatSleepUs;
   const uint64_t us = port_sleep_us_;
   port_sleep_us_ = std::min(port_sleep_us_ * 2, kMaxPortSleepUs);
   return us;
+}
+
+void SwitchEngine::WakeOnPort(PollPacer& pacer) {
+  const uint16_t expected = state_.config.port_rx_wake_fds;
+  if (expected == 0) {
+    VSW_LOG(INFO, "port %u has no RX interrupts: looked at on a timer while idle (20 us after "
+            "falling asleep, doubling to 1 ms)", port_);
+    return;
+  }
+  const char* why = nullptr;
+  rte_mp_msg request{};
+  std::snprintf(request.name, sizeof(request.name), "%s", kPortRxFdsAction);
+  struct rte_mp_reply reply{};
+  const timespec timeout{5, 0};
+  if (rte_mp_request_sync(&request, &reply, &timeout) != 0 || reply.nb_received != 1) {
+    why = "the primary did not hand them over";
+  } else {
+    const rte_mp_msg& m = reply.msgs[0];
+    for (int i = 0; i < m.num_fds; ++i) port_fds_.push_back(m.fds[i]);
+    // One fd per RX queue, or a queue would be left to the timer unseen.
+    if (m.num_fds != expected || port_fds_.size() != rx_queues_) why = "the primary handed over the wrong number";
+  }
+  std::free(reply.msgs);
+  std::string error;
+  for (size_t i = 0; why == nullptr && i < port_fds_.size(); ++i) {
+    if (!pacer.AddWaitFd(port_fds_[i], &error)) why = error.c_str();
+  }
+  if (why != nullptr) {
+    VSW_LOG(WARNING, "port %u: cannot sleep on its RX queue fds (%s): looked at on a timer "
+            "while idle", port_, why);
+    // An fd already in the epoll stays there until it closes (with the pacer): harmless,
+    // it only ends sleeps early.
+    return;
+  }
+  port_wakes_ = true;
+  VSW_LOG(INFO, "port %u: sleeping on its %zu RX queue fd(s): a frame from the port wakes "
+          "switching", port_, port_fds_.size());
 }
 
 uint32_t SwitchEngine::PollPort() {

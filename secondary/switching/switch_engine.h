@@ -44,8 +44,14 @@ class SwitchEngine final : public SleepHooks {
   void SetPacer(PollPacer* pacer) { pacer_ = pacer; }
   // The last Poll put frames on a to_vm ring (vswitch-vhost's doorbell is rung).
   [[nodiscard]] bool handed_off() const { return handed_off_; }
-  // SleepHooks: frames in a from_vm ring are work; the port has no event here, so it is
-  // looked at after 20 us of sleep, then after twice as long each time up to 1 ms.
+  // Sleeps on the port's RX queue fds (port_rx_wake.h) from now on when the primary has
+  // them: added to `pacer`'s epoll, they end a sleep when a frame comes. Otherwise, or
+  // when they cannot be had (logged), the port is looked at on a timer.
+  void WakeOnPort(PollPacer& pacer);
+  [[nodiscard]] bool port_wakes() const { return port_wakes_; }
+  // SleepHooks: frames in a from_vm ring are work. A port with RX queue fds in the epoll
+  // wakes us itself: the sleep is bounded by the heartbeat only. A port without is looked
+  // at after 20 us of sleep, then after twice as long each time up to 1 ms.
   void Arm() override {}
   [[nodiscard]] bool HasWork() override;
   [[nodiscard]] uint64_t MaxSleepUs() override;
@@ -116,6 +122,12 @@ class SwitchEngine final : public SleepHooks {
   uint64_t port_sleep_us_ = kFirstPortSleepUs;
   static constexpr uint64_t kFirstPortSleepUs = 20;
   static constexpr uint64_t kMaxPortSleepUs = 1000;
+  // The port's RX queue fds (ours to close) and whether they are in the pacer's epoll.
+  std::vector<int> port_fds_;
+  bool port_wakes_ = false;
+  // With nothing else to look at, the heartbeat (SecondaryRuntime::Tick) bounds a sleep,
+  // as in vswitch-vhost.
+  static constexpr uint64_t kHeartbeatSleepUs = 50'000;
 };
 
 }  // namespace vswitch
