@@ -53,10 +53,13 @@ void DpdkObjects::AppendMetrics(const SharedState& state,
   }
 
   auto info = GaugeFamily(metrics::kPortInfo,
-                    "Always 1; labels give the port's DPDK name and ethdev id and how frames "
-                    "are split per device (vmdq: by the NIC; software: by vswitch-switching).");
+                    "Always 1; labels give the port's DPDK name and ethdev id, how frames "
+                    "are split per device (vmdq: by the NIC; software: by vswitch-switching) "
+                    "and how an idle vswitch-switching learns of a frame from it (interrupt: "
+                    "the port's RX queue fds wake it; timer: it looks every 20 us to 1 ms).");
   info.Add({{"port", port}, {"port_id", std::to_string(state.config.port_id)},
-            {"split", state.config.vmdq_pools != 0 ? "vmdq" : "software"}}, 1.0);
+            {"split", state.config.vmdq_pools != 0 ? "vmdq" : "software"},
+            {"rx_wake", state.config.port_rx_wake_fds != 0 ? "interrupt" : "timer"}}, 1.0);
   info.MoveTo(out);
 
   auto entries = GaugeFamily(metrics::kRingEntries,
