@@ -125,4 +125,17 @@ LatencyReport LatencyPeerProcess::Send(int count, std::chrono::microseconds max_
                                     limit));
 }
 
+LatencyReport LatencyPeerProcess::FromPort(const std::string& iface, int vlan, int count,
+                                           std::chrono::microseconds min_gap, std::chrono::microseconds max_gap,
+                                           std::chrono::milliseconds wait, unsigned seed,
+                                           std::chrono::microseconds slow) {
+  const auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(
+      count * (max_gap + std::chrono::milliseconds(5)) + 25 * wait + std::chrono::seconds(30));
+  return ParseLatencyReport(Command("port " + iface + " " + std::to_string(vlan) + " " + std::to_string(count) + " " +
+                                        std::to_string(min_gap.count()) + " " + std::to_string(max_gap.count()) + " " +
+                                        std::to_string(wait.count()) + " " + std::to_string(seed) + " " +
+                                        std::to_string(slow.count()),
+                                    limit));
+}
+
 }  // namespace vswitch::test

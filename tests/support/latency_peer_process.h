@@ -44,6 +44,11 @@ class LatencyPeerProcess {
   // `wait`; the peer gives up after 20 frames slower than `slow` (or missing).
   [[nodiscard]] LatencyReport Send(int count, std::chrono::microseconds max_gap, std::chrono::milliseconds wait,
                                    unsigned seed, std::chrono::microseconds slow);
+  // "port": `count` frames written from the kernel's side into the group's net_tap port
+  // `iface`, tagged `vlan`, to guest A; gaps uniform in [min_gap, max_gap]; as Send.
+  [[nodiscard]] LatencyReport FromPort(const std::string& iface, int vlan, int count, std::chrono::microseconds min_gap,
+                                       std::chrono::microseconds max_gap, std::chrono::milliseconds wait,
+                                       unsigned seed, std::chrono::microseconds slow);
   [[nodiscard]] std::string Log() const { return process_.Log(); }
   [[nodiscard]] Process& process() { return process_; }
 

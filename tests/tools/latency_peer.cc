@@ -34,19 +34,32 @@
 //       wait ended still gets its real latency. "slow" counts frames slower than SLOW_US
 //       (or never seen). After 20 of them the run stops (aborted=1): a group that loses
 //       every wake-up would otherwise hold the test for COUNT times its fallback.
+//   port IFACE VLAN COUNT MIN_GAP_US MAX_GAP_US WAIT_MS SEED SLOW_US
+//       As send, but the frames come from outside: written from the kernel's side into
+//       the group's net_tap port IFACE (an AF_PACKET socket), tagged VLAN (1000 + A's
+//       device), to A's MAC, and timed to their arrival at A. Gaps are uniform in
+//       [MIN_GAP_US, MAX_GAP_US]. Same reply as send.
 //   quit
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -91,6 +104,54 @@ struct Tag {
   uint32_t run = 0;
   uint32_t seq = 0;
   uint8_t kind = 0;
+};
+
+// The tag at `p`, the first byte after the Ethernet header.
+void WriteTag(uint8_t* p, const Tag& tag) {
+  const uint16_t type = rte_cpu_to_be_16(kEtherType);
+  std::memcpy(p, &type, 2);
+  std::memcpy(p + 2, &tag.magic, 4);
+  std::memcpy(p + 6, &tag.run, 4);
+  std::memcpy(p + 10, &tag.seq, 4);
+  p[14] = tag.kind;
+}
+
+// Frames written into a network interface from the kernel's side (for a net_tap port:
+// what its RX queue receives).
+class KernelSide {
+ public:
+  explicit KernelSide(const std::string& iface) {
+    const unsigned index = if_nametoindex(iface.c_str());
+    fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (index == 0 || fd_ < 0) return;
+    addr_.sll_family = AF_PACKET;
+    addr_.sll_ifindex = static_cast<int>(index);
+    addr_.sll_halen = 6;
+  }
+  ~KernelSide() {
+    if (fd_ >= 0) close(fd_);
+  }
+  KernelSide(const KernelSide&) = delete;
+  KernelSide& operator=(const KernelSide&) = delete;
+  [[nodiscard]] bool ok() const { return fd_ >= 0 && addr_.sll_ifindex != 0; }
+
+  // One 802.1Q frame dst <- src on `vlan` carrying `tag` (64 bytes once untagged).
+  bool Send(const rte_ether_addr& dst, const rte_ether_addr& src, uint16_t vlan, const Tag& tag) {
+    uint8_t frame[kFrameBytes + 4] = {};
+    std::memcpy(frame, dst.addr_bytes, 6);
+    std::memcpy(frame + 6, src.addr_bytes, 6);
+    const uint16_t tpid = htons(0x8100), tci = htons(vlan);
+    std::memcpy(frame + 12, &tpid, 2);
+    std::memcpy(frame + 14, &tci, 2);
+    WriteTag(frame + 16, tag);
+    std::memcpy(addr_.sll_addr, dst.addr_bytes, 6);
+    return sendto(fd_, frame, sizeof(frame), 0, reinterpret_cast<const sockaddr*>(&addr_), sizeof(addr_)) ==
+           static_cast<ssize_t>(sizeof(frame));
+  }
+
+ private:
+  int fd_ = -1;
+  sockaddr_ll addr_{};
 };
 
 class Peer {
@@ -148,10 +209,30 @@ class Peer {
     return out.str();
   }
 
+  // Frames A -> B, through both guests' ports.
   std::string Measure(uint32_t count, uint32_t max_gap_us, uint64_t wait_ms, uint64_t seed, uint64_t slow_us) {
+    return Measure(count, 0, max_gap_us, wait_ms, seed, slow_us, kPortB, kPortA,
+                   [&](const Tag& t) { return Send(kPortA, mac_b_, mac_a_, t); });
+  }
+
+  // Frames from the kernel's side of the group's port `iface` to A, tagged `vlan`.
+  std::string MeasureFromPort(const std::string& iface, uint16_t vlan, uint32_t count, uint32_t min_gap_us,
+                              uint32_t max_gap_us, uint64_t wait_ms, uint64_t seed, uint64_t slow_us) {
+    KernelSide port(iface);
+    if (!port.ok()) return "REPLY error: cannot open an AF_PACKET socket on " + iface + ": " + std::strerror(errno);
+    const rte_ether_addr outside{{0x02, 0, 0, 0, 0, 0x99}};
+    return Measure(count, min_gap_us, max_gap_us, wait_ms, seed, slow_us, kPortA, kPortB,
+                   [&](const Tag& t) { return port.Send(mac_a_, outside, vlan, t); });
+  }
+
+ private:
+  // COUNT frames sent by `send`, each after a gap uniform in [min_gap_us, max_gap_us],
+  // timed to their arrival at `rx`; `other`'s receive ring is emptied meanwhile.
+  std::string Measure(uint32_t count, uint32_t min_gap_us, uint32_t max_gap_us, uint64_t wait_ms, uint64_t seed,
+                      uint64_t slow_us, uint16_t rx, uint16_t other, const std::function<bool(const Tag&)>& send) {
     const uint32_t run = ++run_;
     std::mt19937_64 rng(seed);
-    std::uniform_int_distribution<uint32_t> gap_us(0, max_gap_us);
+    std::uniform_int_distribution<uint32_t> gap_us(min_gap_us, std::max(min_gap_us, max_gap_us));
     std::vector<uint64_t> sent_at(count, 0), arrived_at(count, kNotArrived);
     std::vector<uint32_t> gaps(count, 0);
     uint64_t received = 0, duplicates = 0, out_of_order = 0, stale = 0, foreign = 0, tx_failed = 0;
@@ -180,15 +261,15 @@ class Peer {
       t.seq = i;
       t.kind = kKindMeasure;
       sent_at[i] = NowNs();
-      if (!Send(kPortA, mac_b_, mac_a_, t)) {
+      if (!send(t)) {
         ++tx_failed;
         continue;
       }
       ++sent;
       const uint64_t deadline = sent_at[i] + wait_ms * 1'000'000;
       while (arrived_at[i] == kNotArrived && NowNs() < deadline) {
-        // A's own receive ring is emptied too (late learn frames), or it would fill.
-        if (Drain(kPortB, on_frame) + Drain(kPortA, [](const Tag&, uint64_t) {}) == 0) SleepNs(kPollNs);
+        // The other receive ring is emptied too (late learn frames), or it would fill.
+        if (Drain(rx, on_frame) + Drain(other, [](const Tag&, uint64_t) {}) == 0) SleepNs(kPollNs);
       }
       const bool late = arrived_at[i] == kNotArrived || arrived_at[i] - sent_at[i] > slow_us * 1000;
       if (late && ++slow >= kMaxSlow) {
@@ -201,7 +282,7 @@ class Peer {
     const uint64_t settled = NowNs() + 10'000'000;
     const uint64_t final_deadline = std::max(settled, NowNs() + wait_ms * 1'000'000);
     while (NowNs() < final_deadline && (received < sent || NowNs() < settled)) {
-      if (Drain(kPortB, on_frame) == 0) SleepNs(kPollNs);
+      if (Drain(rx, on_frame) == 0) SleepNs(kPollNs);
     }
 
     struct Sample {
@@ -232,7 +313,6 @@ class Peer {
     return out.str();
   }
 
- private:
   bool LinkUp(uint16_t port) {
     rte_eth_link link{};
     return rte_eth_link_get_nowait(port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
@@ -250,12 +330,7 @@ class Peer {
     std::memset(p, 0, kFrameBytes);
     std::memcpy(p, dst.addr_bytes, 6);
     std::memcpy(p + 6, src.addr_bytes, 6);
-    const uint16_t type = rte_cpu_to_be_16(kEtherType);
-    std::memcpy(p + 12, &type, 2);
-    std::memcpy(p + 14, &tag.magic, 4);
-    std::memcpy(p + 18, &tag.run, 4);
-    std::memcpy(p + 22, &tag.seq, 4);
-    p[26] = tag.kind;
+    WriteTag(p + 12, tag);
     for (int attempt = 0; attempt < 3; ++attempt) {
       if (rte_eth_tx_burst(port, 0, &m, 1) == 1) return true;
       SleepNs(kPollNs);
@@ -335,6 +410,18 @@ int main(int argc, char** argv) {
           continue;
         }
         std::printf("%s\n", peer.Measure(count, max_gap_us, wait_ms, seed, slow_us).c_str());
+      } else if (cmd == "port") {
+        std::string iface;
+        uint32_t vlan = 0, count = 0, min_gap_us = 0, max_gap_us = 0;
+        uint64_t wait_ms = 0, seed = 0, slow_us = 0;
+        in >> iface >> vlan >> count >> min_gap_us >> max_gap_us >> wait_ms >> seed >> slow_us;
+        if (!in || vlan == 0 || vlan > 4095 || count == 0 || wait_ms == 0 || slow_us == 0) {
+          std::printf("REPLY error: port IFACE VLAN COUNT MIN_GAP_US MAX_GAP_US WAIT_MS SEED SLOW_US\n");
+          continue;
+        }
+        std::printf("%s\n", peer.MeasureFromPort(iface, static_cast<uint16_t>(vlan), count, min_gap_us, max_gap_us,
+                                                 wait_ms, seed, slow_us)
+                                 .c_str());
       } else if (!cmd.empty()) {
         std::printf("REPLY error: unknown command '%s'\n", cmd.c_str());
       }
