@@ -1,37 +1,20 @@
 #include "doorbells.h"
 
-#include <rte_eal.h>
-#include <rte_errno.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "doorbell.h"
-#include "log.h"
+#include "fd_handover.h"
 
 namespace vswitch {
-namespace {
-
-// The IPC callback takes no user argument: the fds of the one instance that serves.
-std::array<int, kRoleCount> g_fds{-1, -1, -1, -1};
-
-int OnDoorbellRequest(const rte_mp_msg* /*msg*/, const void* peer) {  // NOLINT
-  rte_mp_msg reply{};
-  std::snprintf(reply.name, sizeof(reply.name), "%s", kDoorbellAction);
-  // SCM_RIGHTS duplicates the fds into the asking process; ours stay open.
-  for (size_t i = 0; i < kRoleCount; ++i) reply.fds[i] = g_fds[i];
-  reply.num_fds = static_cast<int>(kRoleCount);
-  return rte_mp_reply(&reply, static_cast<const char*>(peer));
-}
-
-}  // namespace
 
 void PrimaryDoorbells::StopServing() {
   if (!serving_) return;
-  rte_mp_action_unregister(kDoorbellAction);
+  StopHandingOverFds(kDoorbellAction);
   serving_ = false;
 }
 
@@ -51,11 +34,7 @@ bool PrimaryDoorbells::Serve(std::string* error) {
       return false;
     }
   }
-  g_fds = fds_;
-  if (rte_mp_action_register(kDoorbellAction, OnDoorbellRequest) != 0) {
-    *error = "cannot register the doorbell request handler: " + std::string(rte_strerror(rte_errno));
-    return false;
-  }
+  if (!HandOverFds(kDoorbellAction, std::vector<int>(fds_.begin(), fds_.end()), error)) return false;
   serving_ = true;
   return true;
 }

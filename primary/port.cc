@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "eal_args.h"
+#include "fd_handover.h"
 #include "log.h"
 #include "port_rx_wake.h"
 #include "state_layout.h"
@@ -205,41 +206,11 @@ bool ServeVmdqMacRequests(uint16_t port_id, std::string* error) {
 
 void StopServingVmdqMacRequests() { rte_mp_action_unregister(kVmdqMacAction); }
 
-namespace {
-
-static_assert(kMaxPortRxWakeFds <= RTE_MP_MAX_FD_NUM);
-// The IPC callback takes no user argument.
-std::vector<int> g_rx_wake_fds;
-
-int OnPortRxFdsRequest(const rte_mp_msg* /*msg*/, const void* peer) {  // NOLINT
-  rte_mp_msg reply{};
-  std::snprintf(reply.name, sizeof(reply.name), "%s", kPortRxFdsAction);
-  // SCM_RIGHTS duplicates the fds into the asking process: the same open files (the same
-  // tun queues), so their readiness is the queues' in every process.
-  for (size_t i = 0; i < g_rx_wake_fds.size(); ++i) reply.fds[i] = g_rx_wake_fds[i];
-  reply.num_fds = static_cast<int>(g_rx_wake_fds.size());
-  return rte_mp_reply(&reply, static_cast<const char*>(peer));
-}
-
-}  // namespace
-
 bool ServePortRxFds(const std::vector<int>& fds, std::string* error) {
-  if (fds.size() > kMaxPortRxWakeFds) {
-    *error = "too many port RX fds for one IPC message";
-    return false;
-  }
-  g_rx_wake_fds = fds;
-  if (rte_mp_action_register(kPortRxFdsAction, OnPortRxFdsRequest) != 0) {
-    *error = "cannot register the port RX fd request handler: " + std::string(rte_strerror(rte_errno));
-    return false;
-  }
-  return true;
+  return HandOverFds(kPortRxFdsAction, fds, error);
 }
 
-void StopServingPortRxFds() {
-  rte_mp_action_unregister(kPortRxFdsAction);
-  g_rx_wake_fds.clear();
-}
+void StopServingPortRxFds() { StopHandingOverFds(kPortRxFdsAction); }
 
 void ClosePort(uint16_t port_id) {
   if (rte_eth_dev_stop(port_id) != 0) VSW_LOG(WARNING, "port %u: stop failed", port_id);

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "fd_handover.h"
 #include "role.h"
 #include "state_layout.h"
 
@@ -30,7 +31,7 @@ namespace vswitch {
 // DPDK IPC action answered by the primary with the doorbells' eventfds, one per role in
 // Role order (<= RTE_MP_MAX_NAME_LEN - 1 characters).
 inline constexpr const char* kDoorbellAction = "vsw_doorbells";
-static_assert(kRoleCount <= 8, "RTE_MP_MAX_FD_NUM fds fit in one IPC reply");
+static_assert(kRoleCount <= kMaxHandedFds, "one IPC reply carries every doorbell");
 
 // A full fence: orders this thread's earlier stores before its later loads (x86 reorders
 // exactly that pair). A locked add on the stack costs less than mfence.

@@ -12,6 +12,8 @@
 
 #include <cstdint>
 
+#include "fd_handover.h"
+
 namespace vswitch {
 
 // DPDK IPC action answered by the primary with the port's RX queue fds in queue order
@@ -19,6 +21,6 @@ namespace vswitch {
 inline constexpr const char* kPortRxFdsAction = "vsw_port_rx_fds";
 // One IPC message carries at most RTE_MP_MAX_FD_NUM (8) fds: a port with more RX queues
 // (VMDQ on an 82599) keeps the timed look.
-inline constexpr uint16_t kMaxPortRxWakeFds = 8;
+inline constexpr uint16_t kMaxPortRxWakeFds = kMaxHandedFds;
 
 }  // namespace vswitch

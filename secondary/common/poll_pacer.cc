@@ -1,17 +1,17 @@
 #include "poll_pacer.h"
 
 #include <rte_cycles.h>
-#include <rte_eal.h>
-#include <rte_errno.h>
 #include <sched.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "clock.h"
+#include "fd_handover.h"
 #include "log.h"
 
 namespace vswitch {
@@ -45,32 +45,14 @@ PollPacer::~PollPacer() {
 }
 
 bool PollPacer::Init(std::string* error) {
-  rte_mp_msg request{};
-  std::snprintf(request.name, sizeof(request.name), "%s", kDoorbellAction);
-  struct rte_mp_reply reply{};
-  const timespec timeout{5, 0};
-  if (rte_mp_request_sync(&request, &reply, &timeout) != 0 || reply.nb_received != 1) {
-    *error = "the primary did not hand over the doorbells (" +
-             std::string(rte_strerror(rte_errno)) + "): is it an older vswitch-primary? "
-             "restart the group (deploy/vswitch down; deploy/vswitch up)";
-    std::free(reply.msgs);
+  std::vector<int> fds;
+  if (!RequestFds(kDoorbellAction, kRoleCount, &fds, error)) {
+    *error = "no doorbells from the primary: " + *error +
+             " (is it an older vswitch-primary? restart the group: deploy/vswitch down; "
+             "deploy/vswitch up)";
     return false;
   }
-  const rte_mp_msg& m = reply.msgs[0];
-  const bool complete = m.num_fds == static_cast<int>(kRoleCount);
-  for (int i = 0; i < m.num_fds; ++i) {
-    if (complete) {
-      fds_[static_cast<size_t>(i)] = m.fds[i];
-    } else {
-      close(m.fds[i]);
-    }
-  }
-  std::free(reply.msgs);
-  if (!complete) {
-    *error = "the primary handed over " + std::to_string(m.num_fds) + " doorbells, not " +
-             std::to_string(kRoleCount);
-    return false;
-  }
+  std::copy(fds.begin(), fds.end(), fds_.begin());
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0 || !AddWaitFd(own_doorbell_fd(), error)) {
     if (error->empty()) *error = "epoll_create1: " + std::string(std::strerror(errno));

@@ -16,6 +16,10 @@
 
 namespace vswitch {
 
+// The longest sleep of a role whose every source of work wakes it: its heartbeat
+// (SecondaryRuntime::Tick acts every 100 ms) and periodic work still need it.
+inline constexpr uint64_t kHeartbeatBoundSleepUs = 50'000;
+
 // What the role does around a sleep.
 class SleepHooks {
  public:

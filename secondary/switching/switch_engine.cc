@@ -20,6 +20,7 @@
 #include "log.h"
 #include "mac_learning.h"
 #include "names.h"
+#include "fd_handover.h"
 #include "port_rx_wake.h"
 #include "stats_text.h"
 #include "vlan_tag.h"
@@ -346,7 +347,7 @@ bool SwitchEngine::HasWork() {
 }
 
 uint64_t SwitchEngine::MaxSleepUs() {
-  if (port_wakes_) return kHeartbeatSleepUs;
+  if (port_wakes_) return kHeartbeatBoundSleepUs;
   const uint64_t us = port_sleep_us_;
   port_sleep_us_ = std::min(port_sleep_us_ * 2, kMaxPortSleepUs);
   return us;
@@ -359,27 +360,18 @@ void SwitchEngine::WakeOnPort(PollPacer& pacer) {
             "falling asleep, doubling to 1 ms)", port_);
     return;
   }
-  const char* why = nullptr;
-  rte_mp_msg request{};
-  std::snprintf(request.name, sizeof(request.name), "%s", kPortRxFdsAction);
-  struct rte_mp_reply reply{};
-  const timespec timeout{5, 0};
-  if (rte_mp_request_sync(&request, &reply, &timeout) != 0 || reply.nb_received != 1) {
-    why = "the primary did not hand them over";
-  } else {
-    const rte_mp_msg& m = reply.msgs[0];
-    for (int i = 0; i < m.num_fds; ++i) port_fds_.push_back(m.fds[i]);
+  std::string why;
+  if (expected != rx_queues_) {
     // One fd per RX queue, or a queue would be left to the timer unseen.
-    if (m.num_fds != expected || port_fds_.size() != rx_queues_) why = "the primary handed over the wrong number";
+    why = std::to_string(expected) + " fds for " + std::to_string(rx_queues_) + " RX queues";
+  } else if (RequestFds(kPortRxFdsAction, expected, &port_fds_, &why)) {
+    for (int fd : port_fds_) {
+      if (!pacer.AddWaitFd(fd, &why)) break;
+    }
   }
-  std::free(reply.msgs);
-  std::string error;
-  for (size_t i = 0; why == nullptr && i < port_fds_.size(); ++i) {
-    if (!pacer.AddWaitFd(port_fds_[i], &error)) why = error.c_str();
-  }
-  if (why != nullptr) {
+  if (!why.empty()) {
     VSW_LOG(WARNING, "port %u: cannot sleep on its RX queue fds (%s): looked at on a timer "
-            "while idle", port_, why);
+            "while idle", port_, why.c_str());
     // An fd already in the epoll stays there until it closes (with the pacer): harmless,
     // it only ends sleeps early.
     return;

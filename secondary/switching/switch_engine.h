@@ -48,7 +48,6 @@ class SwitchEngine final : public SleepHooks {
   // them: added to `pacer`'s epoll, they end a sleep when a frame comes. Otherwise, or
   // when they cannot be had (logged), the port is looked at on a timer.
   void WakeOnPort(PollPacer& pacer);
-  [[nodiscard]] bool port_wakes() const { return port_wakes_; }
   // SleepHooks: frames in a from_vm ring are work. A port with RX queue fds in the epoll
   // wakes us itself: the sleep is bounded by the heartbeat only. A port without is looked
   // at after 20 us of sleep, then after twice as long each time up to 1 ms.
@@ -125,9 +124,6 @@ class SwitchEngine final : public SleepHooks {
   // The port's RX queue fds (ours to close) and whether they are in the pacer's epoll.
   std::vector<int> port_fds_;
   bool port_wakes_ = false;
-  // With nothing else to look at, the heartbeat (SecondaryRuntime::Tick) bounds a sleep,
-  // as in vswitch-vhost.
-  static constexpr uint64_t kHeartbeatSleepUs = 50'000;
 };
 
 }  // namespace vswitch

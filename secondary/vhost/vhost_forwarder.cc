@@ -194,8 +194,8 @@ uint64_t VhostForwarder::MaxSleepUs() {
     if (slot.active_vid < 0) continue;
     if (slot.pending_count > 0 || driver_.ZeroCopyInFlight(slot.active_vid) != 0) return 1000;
   }
-  // Otherwise only the heartbeat (SecondaryRuntime::Tick) and the counter sync need us.
-  return 50'000;
+  // Otherwise only the heartbeat and the counter sync need us.
+  return kHeartbeatBoundSleepUs;
 }
 
 void VhostForwarder::Disarm() {

@@ -36,10 +36,19 @@ TEST_P(IdleGuestLatencyTest, SinglePacketsAfterQuietSpellsArriveOnceInOrderAndPr
                       10s))
       << group.Status(".devices");
 
+  // What the group holds between frames: the sleep and wake paths must hand every mbuf on.
+  const double in_use_before = group.Metric("vswitch_mbuf_pool_in_use");
+  ASSERT_GT(in_use_before, 0) << "no vswitch_mbuf_pool_in_use from " << group.metrics_url();
+
   const unsigned seed = std::random_device{}();
   const LatencyReport r = peer.Send(kFrames, kMaxGap, kFrameWait, seed, kSlowestBound);
   ExpectAllArrivedPromptly(r, kFrames, std::string(layout.name) + " (gap seed " + std::to_string(seed) + ")");
   if (HasFailure()) ADD_FAILURE() << peer.Log() << group.Log("vhost") << group.Log("switching");
+  // Every frame arrived and was freed: the pool is back where it was (an mbuf lost per
+  // sleep would leave thousands missing).
+  double in_use_after = 0;
+  EXPECT_TRUE(WaitFor([&] { return (in_use_after = group.Metric("vswitch_mbuf_pool_in_use")) == in_use_before; }, 5s))
+      << "mbufs in use: " << in_use_before << " before the frames, " << in_use_after << " after";
   // Both secondaries stayed up throughout.
   EXPECT_EQ(group.RoleState("vhost"), "up");
   EXPECT_EQ(group.RoleState("switching"), "up");
