@@ -51,6 +51,8 @@ class PollPacer {
   // This role's doorbell: another thread of the process rings it to wake the poller (a
   // new device, for example).
   [[nodiscard]] int own_doorbell_fd() const { return fds_[static_cast<size_t>(self_)]; }
+  // The other role's doorbell, for control-path wake-ups that do not wait for it to sleep.
+  [[nodiscard]] int peer_doorbell_fd() const { return fds_[static_cast<size_t>(peer_)]; }
 
   // Waits about `us` for the other role to take work from a full ring: rings it, and
   // gives it the CPU when the two share one (a busy wait there would only delay it).
@@ -58,8 +60,6 @@ class PollPacer {
 
   // Call after every round.
   void AfterRound(uint32_t work, bool handed_off, SleepHooks& hooks);
-  // True when the other role is pinned to this role's one CPU (read at most every 100 ms).
-  [[nodiscard]] bool shares_cpu() const { return shares_cpu_; }
 
  private:
   void Sleep(SleepHooks& hooks);

@@ -78,7 +78,7 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
     VSW_LOG(ERR, "%s", error.c_str());
     return 1;
   }
-  forwarder.SetWakeFd(pacer.own_doorbell_fd());
+  forwarder.SetWakeFds(pacer.own_doorbell_fd(), pacer.peer_doorbell_fd());
   vhost::SocketOptions socket_options;
   if (!forwarder.LookupRings(o.client, &error) || !SocketOwnership(o, &socket_options, &error)) {
     VSW_LOG(ERR, "%s", error.c_str());
@@ -122,7 +122,7 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
     pacer.AfterRound(work, forwarder.handed_off(), forwarder);
   }
   driver.SessionStop();
-  forwarder.SetWakeFd(-1);
+  forwarder.SetWakeFds(-1, -1);
   for (const std::string& path : o.socket_files) (void)driver.Unregister(path);
   forwarder.Shutdown();
   return rt.exit_reason().empty() || rt.orderly_exit() ? 0 : 1;

@@ -150,9 +150,12 @@ int VhostForwarder::OnVringStateChanged(int vid, uint16_t queue_id, int enable) 
 }
 
 void VhostForwarder::WakeDatapath() {
-  if (wake_fd_ < 0) return;
   const uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = write(wake_fd_, &one, sizeof(one));
+  for (int fd : {wake_fd_, switching_wake_fd_}) {
+    if (fd >= 0) {
+      [[maybe_unused]] const ssize_t n = write(fd, &one, sizeof(one));
+    }
+  }
 }
 
 void VhostForwarder::Arm() {

@@ -47,9 +47,14 @@ class VhostForwarder final : public SleepHooks {
   uint32_t Poll();
   // The last Poll put packets on a from_vm ring (vswitch-switching's doorbell is rung).
   [[nodiscard]] bool handed_off() const { return handed_off_; }
-  // An fd the session thread writes when a device starts or stops, so that a sleeping
-  // datapath sees it now rather than at its next timeout.
-  void SetWakeFd(int fd) { wake_fd_ = fd; }
+  // The doorbells the session thread rings when a device starts or stops: this
+  // datapath's, and vswitch-switching's. A sleeping process sees the change now rather
+  // than at its next timeout; switching must see a new connection before the guest's
+  // first frames, or it takes them for the old connection's and drains them.
+  void SetWakeFds(int own, int switching) {
+    wake_fd_ = own;
+    switching_wake_fd_ = switching;
+  }
 
   // SleepHooks. Asleep, the datapath is woken by a guest's kick (guest TX, or guest RX
   // buffers while frames wait for them) and by vswitch-switching's doorbell (to_vm).
@@ -98,6 +103,7 @@ class VhostForwarder final : public SleepHooks {
   uint64_t next_sync_ns_ = 0;
   bool handed_off_ = false;
   int wake_fd_ = -1;
+  int switching_wake_fd_ = -1;
   struct ArmedQueue {
     int vid;
     uint16_t queue;
