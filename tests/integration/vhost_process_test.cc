@@ -68,10 +68,14 @@ TEST_F(VhostProcessTest, ToVmReachesTheGuestAndComesBackSwapped) {
     // What the probe sent, with the MACs swapped by the guest.
     ASSERT_EQ(frames[i], ProbeFrameHex("02:00:00:00:00:99", kGuestMac, 100, i)) << "frame " << i;
   }
-  EXPECT_EQ(group.Status(".devices[1].rx_packets"), "300");
-  EXPECT_EQ(group.Status(".devices[1].rx_bytes"), "30000");
-  EXPECT_EQ(group.Status(".devices[1].tx_packets"), "300");
-  EXPECT_EQ(group.Status(".devices[1].rx_dropped"), "0");
+  // The status file is a snapshot the primary rewrites every 250 ms: the dump can finish
+  // before the next one, so wait for a snapshot that has every frame (all four counters
+  // read from one snapshot).
+  std::string counters;
+  EXPECT_TRUE(WaitFor([&] {
+    counters = group.Status(".devices[1] | \"\\(.rx_packets) \\(.rx_bytes) \\(.tx_packets) \\(.rx_dropped)\"");
+    return counters == "300 30000 300 0";
+  }, std::chrono::seconds(5))) << "rx_packets rx_bytes tx_packets rx_dropped: " << counters;
   EXPECT_TRUE(WaitFor([&] { return guest.LastStat("RX-packets:") == 300; }, std::chrono::seconds(5)));
   EXPECT_EQ(guest.LastStat("RX-bytes:"), 30000);
 }
