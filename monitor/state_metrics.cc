@@ -48,7 +48,8 @@ bool DeviceMoved(const DeviceCounters& c) {
       return true;
     }
   }
-  return QueueMoved(c.switch_rx) || QueueMoved(c.switch_tx);
+  return QueueMoved(c.switch_rx) || QueueMoved(c.switch_tx) || QueueMoved(c.direct_rx) ||
+         QueueMoved(c.direct_tx);
 }
 
 // The socket path is written by the vhost secondary as plain chars: copy it bounded.
@@ -102,13 +103,20 @@ struct QueueFamilies {
     }
   }
 
-  void AddQueue(const QueueCounters& q, const std::string& device, const char* stage,
-                const char* direction, uint32_t queue, bool with_retries) {
-    const std::string qs = Str(queue);
-    MetricLabels labels = {{"device", device}, {"direction", direction}, {"queue", qs},
+  // Packets and bytes only: a stage that never drops or retries exports no such series.
+  MetricLabels AddPackets(const QueueCounters& q, const std::string& device, const char* stage,
+                          const char* direction, uint32_t queue) {
+    MetricLabels labels = {{"device", device}, {"direction", direction}, {"queue", Str(queue)},
                            {"stage", stage}};
     packets.Add(labels, Load(q.packets));
     bytes.Add(labels, Load(q.bytes));
+    return labels;
+  }
+
+  void AddQueue(const QueueCounters& q, const std::string& device, const char* stage,
+                const char* direction, uint32_t queue, bool with_retries) {
+    const std::string qs = Str(queue);
+    const MetricLabels labels = AddPackets(q, device, stage, direction, queue);
     for (std::size_t r = 0; r < kDropReasonCount; ++r) {
       MetricLabels l = labels;
       l.push_back({"reason", std::string(kDropReasons[r].name)});
@@ -247,6 +255,10 @@ void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamil
     }
     q.AddQueue(c.switch_rx, id, "switching", "rx", 0, true);
     q.AddQueue(c.switch_tx, id, "switching", "tx", 0, false);
+    // Guest-to-guest frames vswitch-vhost delivered itself (never in stage "switching");
+    // what a guest has no room for goes through switching, so this stage drops nothing.
+    (void)q.AddPackets(c.direct_rx, id, "direct", "rx", 0);
+    (void)q.AddPackets(c.direct_tx, id, "direct", "tx", 0);
   }
   info.MoveTo(out);
   connected.MoveTo(out);

@@ -127,6 +127,9 @@ void DeclareVhost(OptionSet& set, VhostOptions& v, std::string* socket_mode) {
 void DeclareSwitching(OptionSet& set, SwitchingOptions& s) {
   set.Add("switching", "vm2vm", po::value<unsigned>(&s.vm2vm)->default_value(s.vm2vm),
           "guest-to-guest traffic: 0 via the port, 1 in software, 2 via the port's loopback");
+  set.Add("switching", "direct-vm2vm",
+          po::value<unsigned>(&s.direct_vm2vm)->default_value(s.direct_vm2vm),
+          "software vm2vm between learned guests done by vswitch-vhost itself: 0 or 1");
   set.Add("switching", "rx-retry", po::value<unsigned>(&s.rx_retry)->default_value(s.rx_retry),
           "retry when a device's ring is full: 0 or 1");
   set.Add("switching", "rx-retry-num",
@@ -260,6 +263,7 @@ void Validate(Config& c, const std::string& socket_mode, const CpuOptions& cpus)
         throw UsageError{"--vm2vm: " + std::to_string(s.vm2vm) + " is not a mode (allowed: 0, 1 or 2)"};
       }
       ZeroOrOne("rx-retry", s.rx_retry);
+      ZeroOrOne("direct-vm2vm", s.direct_vm2vm);
       Range("rx-retry-num", s.rx_retry_num, 1, 1000);
       Range("rx-retry-delay", s.rx_retry_delay_us, 1, 10000);
       Range("stats", s.stats_s, 0, 86400);

@@ -23,8 +23,9 @@ inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // Bump on any change to the structs below or to names.h.
 // 2: DeviceL2::connection. 3: guest memory mappings table and its acknowledgement,
 // zero-copy counters, DropReason::kStaleZeroCopy. 4: doorbells. 5:
-// ConfigSnapshot::port_rx_wake_fds.
-inline constexpr uint32_t kLayoutVersion = 5;
+// ConfigSnapshot::port_rx_wake_fds. 6: direct guest-to-guest (DirectPolicy,
+// DeviceCounters::direct_rx/direct_tx).
+inline constexpr uint32_t kLayoutVersion = 6;
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -114,6 +115,11 @@ struct DeviceCounters {
   QueueCounters switch_tx;
   // Written by vhost, per queue pair's TX queue (--dequeue-zero-copy).
   ZeroCopyCounters vhost_zero_copy[kMaxQueuePairs];
+  // Written by vhost: guest-to-guest frames it delivered itself (DirectPolicy), counted
+  // also in vhost_tx of the sender (direct_tx) and vhost_rx of the receiver (direct_rx),
+  // never in switch_rx/switch_tx.
+  QueueCounters direct_rx;
+  QueueCounters direct_tx;
 };
 
 // Dequeue zero-copy across processes (docs/architecture.md): vswitch-vhost's mappings of
@@ -177,6 +183,17 @@ struct alignas(kCacheLine) DoorbellSlot {
   std::atomic<uint64_t> yields;     // times it gave its CPU to a role sharing that CPU
 };
 
+// Written by vswitch-switching when it starts: what its routing of a guest's unicast frame
+// to another guest depends on beyond the devices' learned MACs (DeviceL2), so that
+// vswitch-vhost can deliver such a frame itself, without the two hand-offs through the
+// from_vm and to_vm rings (docs/architecture.md, "Direct guest-to-guest"). Left as it is
+// when switching stops: the MACs it learned stay valid for their connections.
+struct alignas(kCacheLine) DirectPolicy {
+  std::atomic<uint32_t> enabled;    // 1: software vm2vm, and direct delivery allowed
+  std::atomic<uint32_t> max_frame;  // untagged bytes a frame may have (port MTU + 14)
+  std::atomic<int32_t> switching_pid;  // who published it (0: nobody yet)
+};
+
 // What the primary started with, for every other process to read.
 struct alignas(kCacheLine) ConfigSnapshot {
   char port[kPortNameMax];      // the `[primary] port` value
@@ -209,6 +226,7 @@ struct alignas(kCacheLine) SharedState {
   MappingTable mappings;
   MappingAck mapping_ack;
   DoorbellSlot doorbells[kRoleCount];
+  DirectPolicy direct;
 };
 
 // The layout is shared by separately built binaries: pin what they rely on.
@@ -232,6 +250,8 @@ static_assert(offsetof(SharedState, mapping_ack) % kCacheLine == 0);
 static_assert(sizeof(DoorbellSlot) == kCacheLine);
 static_assert(offsetof(DoorbellSlot, asleep) == 0);
 static_assert(offsetof(SharedState, doorbells) % kCacheLine == 0);
+static_assert(sizeof(DirectPolicy) == kCacheLine);
+static_assert(offsetof(SharedState, direct) % kCacheLine == 0);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<int32_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 

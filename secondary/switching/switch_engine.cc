@@ -19,6 +19,7 @@
 #include "ethernet_frame.h"
 #include "log.h"
 #include "mac_learning.h"
+#include "mbuf_frame.h"
 #include "names.h"
 #include "fd_handover.h"
 #include "port_rx_wake.h"
@@ -32,15 +33,6 @@ namespace {
 constexpr unsigned kPortTxTries = 4;
 
 size_t Idx(DropReason r) { return static_cast<size_t>(r); }
-
-// The first bytes of a frame, wherever its segments are.
-FrameInfo ParseMbuf(const rte_mbuf* m) {
-  uint8_t copy[kParseBytes];
-  const uint32_t n = std::min<uint32_t>(kParseBytes, m->pkt_len);
-  const auto* head = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, n, copy));
-  const bool stripped = (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) != 0;
-  return ParseFrame({head, head == nullptr ? 0 : n}, m->pkt_len, stripped, m->vlan_tci);
-}
 
 // Finishes the IPv4 header and TCP/UDP checksums the port cannot offload. The packet is
 // one segment (linearised before).
@@ -166,6 +158,7 @@ bool SwitchEngine::Init(std::string* error) {
           options_.rx_retry_num, options_.rx_retry_delay_us, max_frame_, tx_caps_.vlan_insert,
           tx_caps_.tcp_tso, tx_caps_.multi_segs);
   AdoptLearnedTable();
+  PublishDirectPolicy();
   // Zero-copy packets a previous instance left may be waiting in the from_vm rings: map
   // the guest memory they point into before reading any of them.
   mappings_.Sync(MonotonicNs());
@@ -412,6 +405,17 @@ uint32_t SwitchEngine::PollPort() {
     }
   }
   return work;
+}
+
+void SwitchEngine::PublishDirectPolicy() {
+  // vswitch-vhost reads max_frame after it sees `enabled` (acquire): store it first.
+  DirectPolicy& p = state_.direct;
+  const bool enabled = software_vm2vm_ && options_.direct_vm2vm != 0;
+  p.max_frame.store(max_frame_);
+  p.switching_pid.store(getpid());
+  p.enabled.store(enabled ? 1 : 0, std::memory_order_release);
+  VSW_LOG(INFO, "direct guest-to-guest delivery by vswitch-vhost: %s", enabled ? "on" :
+          (software_vm2vm_ ? "off (direct-vm2vm 0)" : "off (vm2vm is not in software)"));
 }
 
 void SwitchEngine::DropFromDevice(uint32_t d, DropReason reason, rte_mbuf* m) {

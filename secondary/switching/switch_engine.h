@@ -91,6 +91,9 @@ class SwitchEngine final : public SleepHooks {
   void QueuePortTx(uint32_t src_device, rte_mbuf* m);
   void FlushPort();
   void DropFromDevice(uint32_t d, DropReason reason, rte_mbuf* m);
+  // Tells vswitch-vhost whether, and under which frame size limit, it may deliver
+  // guest-to-guest frames itself (state_layout.h DirectPolicy).
+  void PublishDirectPolicy();
 
   SharedState& state_;
   SwitchingOptions options_;

@@ -3,8 +3,11 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "direct_route.h"
 #include "log.h"
+#include "mbuf_frame.h"
 #include "names.h"
+#include "vlan_tag.h"
 #include "zero_copy.h"
 
 namespace vswitch {
@@ -72,7 +75,9 @@ VhostForwarder::VhostForwarder(vhost::Driver& driver, SharedState& state, rte_me
       pool_(pool),
       sockets_(std::move(sockets)),
       slots_(sockets_.size()),
-      publisher_(publisher) {}
+      publisher_(publisher),
+      views_(sockets_.size()),
+      direct_batches_(sockets_.size()) {}
 
 VhostForwarder::~VhostForwarder() { Shutdown(); }
 
@@ -213,9 +218,82 @@ void VhostForwarder::FreePending(Slot& slot) {
   slot.pending_count = 0;
 }
 
+void VhostForwarder::RefreshDirectViews() {
+  direct_ = state_.direct.enabled.load(std::memory_order_acquire) != 0;
+  if (!direct_) return;
+  direct_max_frame_ = state_.direct.max_frame.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < slots_.size(); ++i) {
+    const Slot& slot = slots_[i];
+    DeviceView& v = views_[i];
+    v.ready = slot.active_vid >= 0 && slot.vid.load(std::memory_order_relaxed) == slot.active_vid;
+    // Switching stores mac, vlan and connection before `learned` (release). A MAC learned
+    // for an earlier connection of the device is not the current guest's.
+    const DeviceL2& l2 = state_.l2[i];
+    v.learned = v.ready && l2.learned.load(std::memory_order_acquire) != 0 &&
+                l2.connection.load(std::memory_order_relaxed) ==
+                    state_.devices[i].connections.load(std::memory_order_relaxed);
+    v.mac = v.learned ? l2.mac.load(std::memory_order_relaxed) : 0;
+    v.vlan = VlanOfDevice(i);
+  }
+}
+
+uint16_t VhostForwarder::DeliverDirect(uint32_t index, rte_mbuf** pkts, uint16_t n) {
+  uint64_t targets = 0;
+  uint16_t slow = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    DirectFrame f;
+    f.src_device = index;
+    f.frame = ParseMbuf(m);
+    f.segmentation_offload = (m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG)) != 0;
+    const std::optional<uint32_t> dst = DirectDestination(f, views_, direct_max_frame_);
+    if (!dst) {
+      pkts[slow++] = m;
+      continue;
+    }
+    DirectBatch& b = direct_batches_[*dst];
+    b.pkts[b.count++] = m;
+    targets |= uint64_t{1} << *dst;
+  }
+  while (targets != 0) {
+    const auto dst = static_cast<uint32_t>(__builtin_ctzll(targets));
+    targets &= targets - 1;
+    DirectBatch& b = direct_batches_[dst];
+    const uint16_t taken = EnqueueDirect(index, dst, b.pkts.data(), b.count);
+    // What the guest had no room for goes the long way: switching queues it on to_vm and
+    // retries as for any frame. Frames of a later burst may then pass it: order between
+    // the two paths holds only while the receiver keeps up.
+    for (uint16_t i = taken; i < b.count; ++i) pkts[slow++] = b.pkts[i];
+    b.count = 0;
+  }
+  return slow;
+}
+
+uint16_t VhostForwarder::EnqueueDirect(uint32_t src, uint32_t dst, rte_mbuf** pkts, uint16_t n) {
+  Slot& slot = slots_[dst];
+  // Frames switching queued for this guest go first; so do frames held for its buffers.
+  if (slot.pending_count != 0 || rte_ring_count(slot.to_vm) != 0) return 0;
+  const uint16_t q = slot.next_rx_queue;
+  slot.next_rx_queue = static_cast<uint16_t>((q + 1) % slot.queue_pairs);
+  const uint16_t taken = driver_.EnqueueBurst(slot.active_vid, static_cast<uint16_t>(2 * q), pkts, n);
+  if (taken == 0) return 0;
+  const uint64_t bytes = Bytes(pkts, taken);
+  DeviceCounters& to = state_.counters[dst];
+  Bump(to.vhost_rx[q].packets, taken);
+  Bump(to.vhost_rx[q].bytes, bytes);
+  Bump(to.direct_rx.packets, taken);
+  Bump(to.direct_rx.bytes, bytes);
+  Bump(state_.counters[src].direct_tx.packets, taken);
+  Bump(state_.counters[src].direct_tx.bytes, bytes);
+  // The library copied them into the guest; the mbufs are still ours.
+  rte_pktmbuf_free_bulk(pkts, taken);
+  return taken;
+}
+
 uint32_t VhostForwarder::Poll() {
   handed_off_ = false;
   uint32_t work = 0;
+  RefreshDirectViews();
   for (uint32_t i = 0; i < slots_.size(); ++i) work += PollDevice(i, slots_[i]);
   const uint64_t now = MonotonicNs();
   if (now >= next_sync_ns_) {
@@ -271,11 +349,13 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
     QueueCounters& qc = counters.vhost_tx[q];
     Bump(qc.packets, n);
     Bump(qc.bytes, Bytes(pkts, n));
-    const unsigned sent = rte_ring_sp_enqueue_burst(slot.from_vm, reinterpret_cast<void**>(pkts), n, nullptr);
+    const uint16_t slow = direct_ ? DeliverDirect(index, pkts, n) : n;
+    if (slow == 0) continue;
+    const unsigned sent = rte_ring_sp_enqueue_burst(slot.from_vm, reinterpret_cast<void**>(pkts), slow, nullptr);
     if (sent != 0) handed_off_ = true;
-    if (sent < n) {
-      Bump(qc.drops[static_cast<size_t>(DropReason::kRingFull)], n - sent);
-      rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+    if (sent < slow) {
+      Bump(qc.drops[static_cast<size_t>(DropReason::kRingFull)], slow - sent);
+      rte_pktmbuf_free_bulk(pkts + sent, slow - sent);
     }
   }
 

@@ -1,7 +1,8 @@
 // The vswitch-vhost datapath: moves packets between each device's virtqueues (through our
 // vhost-user library) and the device's rings in shared memory, and keeps the device's
 // shared counters. Guest TX (odd queues) -> from_vm ring; to_vm ring -> guest RX (even
-// queues). One thread calls Poll(); the session thread calls the Attach/Detach hooks from
+// queues); and, under vswitch-switching's DirectPolicy, guest TX -> another guest's RX for
+// unicast frames between guests switching has learned (direct_route.h). One thread calls Poll(); the session thread calls the Attach/Detach hooks from
 // the library's callbacks.
 #pragma once
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "driver.h"
+#include "routing.h"
 #include "mapping_publisher.h"
 #include "poll_pacer.h"
 #include "queue_stats.h"
@@ -84,7 +86,21 @@ class VhostForwarder final : public SleepHooks {
     std::array<std::array<uint64_t, 1 + vhost::kZeroCopyCopyReasonCount>, kMaxQueuePairs> seen_zc{};
   };
 
+  // Up to a burst of one guest's frames for one other guest.
+  struct DirectBatch {
+    uint16_t count = 0;
+    std::array<rte_mbuf*, kBurst> pkts{};
+  };
+
   [[nodiscard]] int SlotOf(const std::string& path) const;
+  // Reads DirectPolicy and every device's learned MAC for this round.
+  void RefreshDirectViews();
+  // Delivers what it can of `pkts` (device `index`'s guest TX) straight to the guests
+  // they are for; moves the rest, in order, to the front of `pkts` and returns how many.
+  [[nodiscard]] uint16_t DeliverDirect(uint32_t index, rte_mbuf** pkts, uint16_t n);
+  // Enqueues a batch into device `dst`'s guest RX; returns how many the guest took (0
+  // when frames for it already wait in to_vm or `pending`: they go first).
+  [[nodiscard]] uint16_t EnqueueDirect(uint32_t src, uint32_t dst, rte_mbuf** pkts, uint16_t n);
   void WakeDatapath();
   uint32_t PollDevice(uint32_t index, Slot& slot);
   void SyncDropCounters(uint32_t index, Slot& slot);
@@ -109,6 +125,11 @@ class VhostForwarder final : public SleepHooks {
     uint16_t queue;
   };
   std::vector<ArmedQueue> armed_;
+  // Direct guest-to-guest, refreshed every round (RefreshDirectViews).
+  bool direct_ = false;
+  uint32_t direct_max_frame_ = 0;
+  std::vector<DeviceView> views_;
+  std::vector<DirectBatch> direct_batches_;
 };
 
 // Which shared drop reason a library drop reason is counted under.

@@ -134,9 +134,12 @@ class Sniffer {
 
 // vm2vm 1, and vm2vm 2 on a port without VMDQ (no hardware to loop frames back: the
 // switch does it in software and says so once in its log): every byte from A reaches B
-// and the port sees none of it.
-void GuestToGuestSkipsThePort(const std::string& vm2vm) {
-  Switch s(Switch::Overrides{{"switching.vm2vm", vm2vm}});
+// and the port sees none of it. With direct-vm2vm (the default) vswitch-vhost delivers a
+// frame itself once both MACs are learned, else switching does: A's one burst can go
+// either way, so the two stages' counts add up to the frames; with direct-vm2vm 0 every
+// frame goes through switching.
+void GuestToGuestSkipsThePort(const std::string& vm2vm, const std::string& direct = "1") {
+  Switch s(Switch::Overrides{{"switching.vm2vm", vm2vm}, {"switching.direct-vm2vm", direct}});
   ASSERT_TRUE(s.ok()) << s.why();
   auto b = Guest(s, 1, kMacB, 32);  // registers B (its burst goes to the port)
   ASSERT_TRUE(s.WaitRegistered(kMacB, 1001)) << s.g().Log("switching") << b->process().Log();
@@ -154,8 +157,16 @@ void GuestToGuestSkipsThePort(const std::string& vm2vm) {
   EXPECT_EQ(b->LastStat("RX-bytes:"), kFrames * kFrameBytes);
   std::this_thread::sleep_for(1s);
   EXPECT_EQ(KernelStat(s.g().iface(), "rx_packets"), port_before) << "the port saw guest-to-guest frames";
-  EXPECT_EQ(s.Metric("vswitch_device_packets_total",
-                     {{"device", "1"}, {"stage", "switching"}, {"direction", "rx"}}), kFrames);
+  const auto into_b = [&](const std::string& stage) {
+    return s.Metric("vswitch_device_packets_total", {{"device", "1"}, {"stage", stage}, {"direction", "rx"}});
+  };
+  EXPECT_EQ(into_b("vhost"), kFrames);
+  EXPECT_EQ(into_b("switching") + into_b("direct"), kFrames);
+  if (direct == "0") EXPECT_EQ(into_b("direct"), 0);
+  EXPECT_NE(s.g().Log("switching").find(direct == "1" ? "direct guest-to-guest delivery by vswitch-vhost: on"
+                                                      : "direct guest-to-guest delivery by vswitch-vhost: off"),
+            std::string::npos)
+      << s.g().Log("switching");
   if (vm2vm == "2") {
     EXPECT_NE(s.g().Log("switching").find("--vm2vm 2 loops guest-to-guest frames back in software"),
               std::string::npos)
@@ -166,6 +177,48 @@ void GuestToGuestSkipsThePort(const std::string& vm2vm) {
 TEST(SwitchingProcessTest, Vm2vm1GuestToGuestSkipsThePortAndEveryByteArrives) { GuestToGuestSkipsThePort("1"); }
 
 TEST(SwitchingProcessTest, Vm2vm2WithoutVmdqSwitchesInSoftware) { GuestToGuestSkipsThePort("2"); }
+
+TEST(SwitchingProcessTest, Vm2vm1WithoutDirectDeliveryEveryFrameGoesThroughSwitching) {
+  GuestToGuestSkipsThePort("1", "0");
+}
+
+// Once switching has learned both guests, vswitch-vhost delivers A's frames to B itself:
+// B keeps receiving while vswitch-switching is killed and while it starts again, and
+// those frames are counted in stage "direct", not "switching".
+TEST(SwitchingProcessTest, LearnedGuestsKeepTalkingWhileSwitchingIsDown) {
+  Switch s;
+  ASSERT_TRUE(s.ok()) << s.why();
+  auto b = Guest(s, 1, kMacB, 8);
+  ASSERT_TRUE(s.WaitRegistered(kMacB, 1001)) << s.g().Log("switching");
+  // A sends without pause (txonly) to B.
+  VirtioUser a(s.g().dir(), s.g().socket(0), "txonly", kMacA, "", {"--eth-peer=0," + std::string(kMacB)});
+  ASSERT_TRUE(s.WaitRegistered(kMacA, 1000)) << s.g().Log("switching") << a.process().Log();
+  ASSERT_TRUE(WaitFor([&] { return b->LastStat("RX-packets:") > 10000; }, 20s)) << b->process().Log();
+  const auto direct_into_b = [&] {
+    return s.Metric("vswitch_device_packets_total", {{"device", "1"}, {"stage", "direct"}, {"direction", "rx"}});
+  };
+  EXPECT_TRUE(WaitFor([&] { return direct_into_b() > 1000; }, 10s)) << direct_into_b();
+
+  const pid_t switching = s.g().RolePid("switching");
+  ASSERT_GT(switching, 0);
+  ASSERT_EQ(kill(switching, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return kill(switching, 0) != 0; }, 10s));
+  const double switched_before = s.Metric("vswitch_device_packets_total",
+                                          {{"device", "1"}, {"stage", "switching"}, {"direction", "rx"}});
+  const long long rx_before = b->LastStat("RX-packets:");
+  // testpmd prints its stats every second: wait for two more prints.
+  EXPECT_TRUE(WaitFor([&] { return b->LastStat("RX-packets:") > rx_before + 10000; }, 10s))
+      << "B stopped receiving when switching went down: " << rx_before << " -> " << b->LastStat("RX-packets:");
+  EXPECT_EQ(s.Metric("vswitch_device_packets_total", {{"device", "1"}, {"stage", "switching"}, {"direction", "rx"}}),
+            switched_before);
+
+  // A new switching instance takes over without interrupting them.
+  const CommandResult restart = s.g().Vswitch({"restart", "switching"});
+  ASSERT_EQ(restart.exit_code, 0) << restart.output;
+  const long long rx_restarted = b->LastStat("RX-packets:");
+  EXPECT_TRUE(WaitFor([&] { return b->LastStat("RX-packets:") > rx_restarted + 10000; }, 10s))
+      << s.g().Log("switching");
+}
 
 TEST(SwitchingProcessTest, Vm2vm0GuestToGuestLeavesTaggedOnThePort) {
   Switch s(Switch::Overrides{{"switching.vm2vm", "0"}});
