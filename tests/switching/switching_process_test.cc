@@ -136,9 +136,9 @@ class Sniffer {
 // switch does it in software and says so once in its log): every byte from A reaches B
 // and the port sees none of it. With direct-vm2vm (the default) vswitch-vhost delivers a
 // frame itself once both MACs are learned, else switching does: A's one burst can go
-// either way, so the two stages' counts add up to the frames; with direct-vm2vm 0 every
-// frame goes through switching.
-void GuestToGuestSkipsThePort(const std::string& vm2vm, const std::string& direct = "1") {
+// either way, so the two stages' counts add up to the frames; with direct-vm2vm 0 (the
+// default) every frame goes through switching.
+void GuestToGuestSkipsThePort(const std::string& vm2vm, const std::string& direct) {
   Switch s(Switch::Overrides{{"switching.vm2vm", vm2vm}, {"switching.direct-vm2vm", direct}});
   ASSERT_TRUE(s.ok()) << s.why();
   auto b = Guest(s, 1, kMacB, 32);  // registers B (its burst goes to the port)
@@ -174,19 +174,28 @@ void GuestToGuestSkipsThePort(const std::string& vm2vm, const std::string& direc
   }
 }
 
-TEST(SwitchingProcessTest, Vm2vm1GuestToGuestSkipsThePortAndEveryByteArrives) { GuestToGuestSkipsThePort("1"); }
+TEST(SwitchingProcessTest, Vm2vm1GuestToGuestSkipsThePortAndEveryByteArrives) { GuestToGuestSkipsThePort("1", "1"); }
 
-TEST(SwitchingProcessTest, Vm2vm2WithoutVmdqSwitchesInSoftware) { GuestToGuestSkipsThePort("2"); }
+TEST(SwitchingProcessTest, Vm2vm2WithoutVmdqSwitchesInSoftware) { GuestToGuestSkipsThePort("2", "1"); }
 
 TEST(SwitchingProcessTest, Vm2vm1WithoutDirectDeliveryEveryFrameGoesThroughSwitching) {
   GuestToGuestSkipsThePort("1", "0");
+}
+
+TEST(SwitchingProcessTest, DirectDeliveryIsOffByDefault) {
+  Switch s;
+  ASSERT_TRUE(s.ok()) << s.why();
+  EXPECT_TRUE(WaitFor([&] {
+    return s.g().Log("switching").find("direct guest-to-guest delivery by vswitch-vhost: off (direct-vm2vm 0)") !=
+           std::string::npos;
+  }, 10s)) << s.g().Log("switching");
 }
 
 // Once switching has learned both guests, vswitch-vhost delivers A's frames to B itself:
 // B keeps receiving while vswitch-switching is killed and while it starts again, and
 // those frames are counted in stage "direct", not "switching".
 TEST(SwitchingProcessTest, LearnedGuestsKeepTalkingWhileSwitchingIsDown) {
-  Switch s;
+  Switch s(Switch::Overrides{{"switching.direct-vm2vm", "1"}});
   ASSERT_TRUE(s.ok()) << s.why();
   auto b = Guest(s, 1, kMacB, 8);
   ASSERT_TRUE(s.WaitRegistered(kMacB, 1001)) << s.g().Log("switching");
