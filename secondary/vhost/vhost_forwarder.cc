@@ -349,7 +349,8 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
     QueueCounters& qc = counters.vhost_tx[q];
     Bump(qc.packets, n);
     Bump(qc.bytes, Bytes(pkts, n));
-    const uint16_t slow = direct_ ? DeliverDirect(index, pkts, n) : n;
+    // A sender switching has not learned sends every frame to switching: no need to parse.
+    const uint16_t slow = direct_ && views_[index].learned ? DeliverDirect(index, pkts, n) : n;
     if (slow == 0) continue;
     const unsigned sent = rte_ring_sp_enqueue_burst(slot.from_vm, reinterpret_cast<void**>(pkts), slow, nullptr);
     if (sent != 0) handed_off_ = true;
