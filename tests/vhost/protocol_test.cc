@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "driver.h"
@@ -412,6 +413,102 @@ TEST_F(ProtocolTest, RepeatedMessagesDoNotLeak) {
   ASSERT_NE(fe.RecvU64(), ~0ull);
   // One call fd is kept for vring 0; everything else was closed.
   EXPECT_EQ(CountFds(), before + 1);
+}
+
+// A front-end that sends requests and never reads the replies fills the back-end's
+// socket buffer. Neither the datapath (which asks the driver for a device's queues every
+// round it refreshes them, as vswitch-vhost's forwarder does every 100 ms) nor another
+// device's control path may wait on it, and it loses no reply: they wait in the socket
+// until it reads them.
+TEST_F(ProtocolTest, FrontEndThatNeverReadsStallsNobody) {
+  const std::string good = dir_ / "good.sock", stalled = dir_ / "stalled.sock";
+  ASSERT_EQ(driver_.Register(good, 0), 0);
+  ASSERT_EQ(driver_.Register(stalled, 0), 0);
+  GuestRam ram;
+  FrontEnd good_fe(good);
+  Negotiate(good_fe);
+  SetMemTable(good_fe, ram);
+  std::vector<int> efds;
+  SetUpVrings(good_fe, ram, efds);
+  ASSERT_TRUE(WaitFor([&] { return new_devices_.load() == 1; }, 3s));
+  const int vid = last_new_.load();
+
+  // The datapath: what a round asks the driver, as fast as it can, timing each round.
+  using Clock = std::chrono::steady_clock;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> rounds{0};
+  std::atomic<int64_t> longest_us{0};
+  std::atomic<bool> wrong{false};
+  std::thread datapath([&] {
+    auto last = Clock::now();
+    while (!stop.load()) {
+      if (driver_.GetQueueNum(vid) != 1 || !driver_.IsQueueEnabled(vid, 0)) wrong.store(true);
+      (void)driver_.AvailEntries(vid, 1);
+      const auto now = Clock::now();
+      const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(now - last).count();
+      if (us > longest_us.load()) longest_us.store(us);
+      last = now;
+      rounds.fetch_add(1);
+    }
+  });
+  auto rate_over = [&](std::chrono::milliseconds period) {
+    const uint64_t before = rounds.load();
+    std::this_thread::sleep_for(period);
+    return rounds.load() - before;
+  };
+  const uint64_t baseline = rate_over(1500ms);
+  const int64_t longest_before = longest_us.exchange(0);
+
+  // The stalled front-end: requests until its own send would block (the back-end stopped
+  // taking them), and again whenever it would not, never reading.
+  FrontEnd stalled_fe(stalled);
+  ASSERT_TRUE(stalled_fe.connected());
+  uint64_t sent = 0;
+  const MessageHeader get{static_cast<uint32_t>(Request::kGetFeatures), kVersion, 0};
+  const auto stall_end = Clock::now() + 1500ms;
+  const uint64_t rounds_at_stall = rounds.load();
+  int64_t slowest_good_ms = 0;
+  while (Clock::now() < stall_end) {
+    while (send(stalled_fe.fd(), &get, sizeof(get), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(get)) ++sent;
+    // Meanwhile another device's control path answers at once.
+    const auto t0 = Clock::now();
+    ASSERT_TRUE(good_fe.Send(Request::kGetFeatures, nullptr, 0));
+    ASSERT_NE(good_fe.RecvU64(), ~0ull);
+    slowest_good_ms = std::max<int64_t>(
+        slowest_good_ms, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+    std::this_thread::sleep_for(20ms);
+  }
+  const uint64_t stalled_rounds = rounds.load() - rounds_at_stall;
+  stop.store(true);
+  datapath.join();
+  const int64_t longest_stalled = longest_us.load();
+  EXPECT_FALSE(wrong.load());
+  std::printf("datapath rounds in 1.5 s: %lu without, %lu with a stalled front-end; longest "
+              "round %ld us without, %ld us with; another device's slowest round trip %ld ms; "
+              "%lu requests unread\n", static_cast<unsigned long>(baseline),
+              static_cast<unsigned long>(stalled_rounds), static_cast<long>(longest_before),
+              static_cast<long>(longest_stalled), static_cast<long>(slowest_good_ms),
+              static_cast<unsigned long>(sent));
+  ASSERT_GT(sent, 100u) << "the stalled front-end never filled the back-end's socket";
+  // A round took up to 1 s while the session thread waited for the stalled front-end
+  // under the control mutex.
+  EXPECT_LT(longest_stalled, 300'000) << "longest datapath round with a stalled front-end (us); "
+                                      << longest_before << " without";
+  EXPECT_GT(stalled_rounds, baseline / 3) << "datapath rounds in 1.5 s: " << stalled_rounds
+                                          << " with a stalled front-end, " << baseline << " without";
+  EXPECT_LT(slowest_good_ms, 300) << "another device's GET_FEATURES round trip (ms)";
+  // Nothing was dropped: the stalled front-end gets every reply once it reads.
+  uint64_t replies = 0;
+  while (replies < sent) {
+    MessageHeader h{};
+    auto payload = stalled_fe.Recv(&h);
+    if (!payload) break;
+    ASSERT_EQ(h.request, static_cast<uint32_t>(Request::kGetFeatures));
+    ++replies;
+  }
+  EXPECT_EQ(replies, sent);
+  EXPECT_EQ(Errors(ProtocolError::kIoError), 0u);
+  for (int e : efds) close(e);
 }
 
 TEST_F(ProtocolTest, ServerReplacesStaleSocketAndRefusesLiveOne) {

@@ -93,7 +93,8 @@ class Device {
   [[nodiscard]] const std::string& socket_path() const { return socket_path_; }
   [[nodiscard]] uint16_t mtu() const { return mtu_; }
   [[nodiscard]] uint8_t status() const { return status_; }
-  // Queue pairs the front-end configured (DPDK rte_vhost_get_queue_num).
+  // Queue pairs the front-end configured (DPDK rte_vhost_get_queue_num), and whether a
+  // vring is enabled (SET_VRING_ENABLE). Both read atomics only: any thread, no lock.
   [[nodiscard]] uint32_t queue_pairs() const;
   [[nodiscard]] bool queue_enabled(uint16_t queue_id) const;
   [[nodiscard]] const GuestMemoryTable& memory() const { return memory_; }
@@ -143,7 +144,7 @@ class Device {
   [[nodiscard]] rte_mbuf* MakeRarp(rte_mempool* pool);
 
   const int vid_;
-  bool open_ = false;
+  std::atomic<bool> open_{false};  // read by the Driver's lock-free getters
   bool running_ = false;
   bool dequeue_zero_copy_ = false;
   std::string socket_path_;

@@ -1,6 +1,5 @@
 #include "driver.h"
 
-#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -38,6 +37,11 @@ struct Driver::Connection {
   Socket* socket = nullptr;
   Device* device = nullptr;
   MessageReader reader;
+  // Reply bytes the socket did not take yet (the front-end is not reading); the
+  // connection is not read while this holds any.
+  std::vector<uint8_t> outbox;
+  size_t outbox_sent = 0;
+  bool waiting_for_room = false;  // epoll watches for EPOLLOUT instead of EPOLLIN
 };
 
 namespace {
@@ -350,10 +354,11 @@ ProtocolError Driver::ProcessMessage(Connection& conn) {
   if (error != ProtocolError::kNone) {
     // vhost-user.rst REPLY_ACK: "non-zero on failure"; then the connection closes.
     if (reply_ack && v.rule->reply != ReplyRule::kAlways) {
+      // Best effort: the connection closes next, so what the socket does not take now
+      // is lost with it.
       const uint64_t fail = 1;
       MessageHeader h{msg.header.request, kVersion | kFlagReply, sizeof(fail)};
-      (void)SendMessage(conn.fd.get(), h,
-                        std::span(reinterpret_cast<const uint8_t*>(&fail), sizeof(fail)));
+      (void)Send(conn, EncodeMessage(h, std::span(reinterpret_cast<const uint8_t*>(&fail), sizeof(fail))));
     }
     return error;
   }
@@ -365,11 +370,57 @@ ProtocolError Driver::ProcessMessage(Connection& conn) {
   }
   if (reply.send) {
     MessageHeader h{msg.header.request, kVersion | kFlagReply, reply.size};
-    if (!SendMessage(conn.fd.get(), h, std::span<const uint8_t>(reply.payload, reply.size))) {
-      return ProtocolError::kIoError;
-    }
+    std::vector<uint8_t> bytes = EncodeMessage(h, std::span<const uint8_t>(reply.payload, reply.size));
+    if (bytes.empty() || !Send(conn, std::move(bytes))) return ProtocolError::kIoError;
   }
   return ProtocolError::kNone;
+}
+
+bool Driver::Send(Connection& conn, std::vector<uint8_t> bytes) {
+  if (conn.outbox.empty()) {
+    conn.outbox = std::move(bytes);
+    conn.outbox_sent = 0;
+  } else {
+    conn.outbox.insert(conn.outbox.end(), bytes.begin(), bytes.end());
+  }
+  return Flush(conn);
+}
+
+bool Driver::Flush(Connection& conn) {
+  while (conn.outbox_sent < conn.outbox.size()) {
+    // The socket is non-blocking: this never waits.
+    const long n = SendRaw(conn.fd.get(), std::span<const uint8_t>(conn.outbox).subspan(conn.outbox_sent));
+    if (n > 0) {
+      conn.outbox_sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (conn.waiting_for_room) return true;
+      // The front-end is not reading: wait for room, stop reading its requests.
+      epoll_event ev{};
+      ev.events = EPOLLOUT;
+      ev.data.u64 = Token(static_cast<uint8_t>(Kind::kConnection), conn.id);
+      if (epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, conn.fd.get(), &ev) != 0) return false;
+      conn.waiting_for_room = true;
+      Log(LogLevel::kWarning,
+          "VHOST_CONFIG: (%d) %s: the front-end does not read its replies; its requests "
+          "wait until it does", conn.device->vid(), conn.socket->path.c_str());
+      return true;
+    }
+    return false;
+  }
+  conn.outbox.clear();
+  conn.outbox_sent = 0;
+  if (conn.waiting_for_room) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = Token(static_cast<uint8_t>(Kind::kConnection), conn.id);
+    if (epoll_ctl(epoll_fd_.get(), EPOLL_CTL_MOD, conn.fd.get(), &ev) != 0) return false;
+    conn.waiting_for_room = false;
+    Log(LogLevel::kInfo, "VHOST_CONFIG: (%d) %s: the front-end reads its replies again",
+        conn.device->vid(), conn.socket->path.c_str());
+  }
+  return true;
 }
 
 void Driver::ReadConnection(uint64_t conn_id) {
@@ -377,6 +428,9 @@ void Driver::ReadConnection(uint64_t conn_id) {
     auto it = connections_.find(conn_id);
     if (it == connections_.end()) return;
     Connection& conn = *it->second;
+    // A reply still waits for the front-end to read it: its next requests wait too
+    // (reading them would grow the outbox without bound).
+    if (!conn.outbox.empty()) return;
     ProtocolError error;
     switch (conn.reader.Read(conn.fd.get(), error)) {
       case MessageReader::Status::kNeedMore:
@@ -408,9 +462,22 @@ void Driver::OnEvent(uint64_t token, uint32_t events) {
       if (it != listen_ids_.end()) Accept(*it->second);
       break;
     }
-    case Kind::kConnection:
-      if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) ReadConnection(id);
+    case Kind::kConnection: {
+      auto it = connections_.find(id);
+      if (it == connections_.end()) break;
+      Connection& conn = *it->second;
+      if (!conn.outbox.empty()) {
+        // Room for the reply (or the front-end went away: the send fails).
+        if (!Flush(conn)) {
+          CloseConnection(id, (events & (EPOLLHUP | EPOLLERR)) != 0 ? ProtocolError::kNone
+                                                                      : ProtocolError::kIoError);
+          break;
+        }
+        if (!conn.outbox.empty()) break;
+      }
+      if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0 || (events & EPOLLOUT) != 0) ReadConnection(id);
       break;
+    }
     case Kind::kTimer: {
       uint64_t expirations;
       [[maybe_unused]] const ssize_t n = read(timer_fd_.get(), &expirations, sizeof(expirations));
@@ -465,7 +532,7 @@ int Driver::GetNegotiatedFeatures(int vid, uint64_t* features) const {
 }
 
 int Driver::GetQueueNum(int vid) const {
-  std::lock_guard lock(mu_);
+  // No lock: the datapath calls this (driver.h "Threads").
   const Device* d = OpenDevice(vid);
   return d == nullptr ? -1 : static_cast<int>(d->queue_pairs());
 }
@@ -493,7 +560,6 @@ bool Driver::IsReady(int vid) const {
 }
 
 bool Driver::IsQueueEnabled(int vid, uint16_t queue_id) const {
-  std::lock_guard lock(mu_);
   const Device* d = OpenDevice(vid);
   return d != nullptr && d->queue_enabled(queue_id);
 }

@@ -3,7 +3,12 @@
 // per-device API (DPDK 16.11's rte_vhost_* one to one, see docs/vhost-api.md).
 //
 // Threads. Register/Unregister/feature calls and every getter may be called from any
-// thread; they and the session thread serialise on one control mutex. The callbacks
+// thread; they and the session thread serialise on one control mutex, except
+// GetQueueNum, IsQueueEnabled and GetQueueStats, which read atomics and take no lock:
+// those are the ones a datapath thread may call. The session thread never waits on a
+// front-end while it holds the mutex: a reply the socket cannot take now waits in the
+// connection's outbox, and the connection is not read again until the front-end has
+// taken it (the front-end's own requests then back up in its socket). The callbacks
 // (DeviceOps) run on the session thread with that mutex held: they may call the getters
 // but must not call Register/Unregister/SessionStop. EnqueueBurst/DequeueBurst may run
 // on any number of datapath threads (one per queue at a time); they never take the
@@ -21,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "device.h"
 #include "feature_bits.h"
@@ -82,11 +88,11 @@ class Driver final : private KickWatcher {
 
   // Per-device getters; -1 / false / empty when `vid` names no open device.
   [[nodiscard]] int GetNegotiatedFeatures(int vid, uint64_t* features) const;
-  [[nodiscard]] int GetQueueNum(int vid) const;  // queue pairs
+  [[nodiscard]] int GetQueueNum(int vid) const;  // queue pairs configured; no lock
   [[nodiscard]] int GetIfname(int vid, std::string* path) const;
   [[nodiscard]] int GetMtu(int vid, uint16_t* mtu) const;
   [[nodiscard]] bool IsReady(int vid) const;
-  [[nodiscard]] bool IsQueueEnabled(int vid, uint16_t queue_id) const;
+  [[nodiscard]] bool IsQueueEnabled(int vid, uint16_t queue_id) const;  // no lock
   // Counters of one virtqueue (valid for the driver's lifetime), nullptr for a bad id.
   [[nodiscard]] const QueueStats* GetQueueStats(int vid, uint16_t queue_id) const;
 
@@ -130,6 +136,12 @@ class Driver final : private KickWatcher {
   [[nodiscard]] bool TryConnect(Socket& socket);
   void AddConnection(Socket& socket, UniqueFd fd);
   void ReadConnection(uint64_t conn_id);
+  // Queues `bytes` behind what the connection's outbox holds and sends what the socket
+  // takes now, never waiting. False: the socket failed (close the connection).
+  [[nodiscard]] bool Send(Connection& conn, std::vector<uint8_t> bytes);
+  // Sends what the outbox holds; watches the socket for room (not for requests) while
+  // some is left. False: the socket failed.
+  [[nodiscard]] bool Flush(Connection& conn);
   [[nodiscard]] ProtocolError ProcessMessage(Connection& conn);
   void CloseConnection(uint64_t conn_id, ProtocolError reason);
   void ReconnectClients();

@@ -1,6 +1,5 @@
 #include "socket_channel.h"
 
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -109,31 +108,12 @@ long SendRaw(int fd, std::span<const uint8_t> bytes, std::span<const int> fds) {
   }
 }
 
-bool SendMessage(int fd, const MessageHeader& header, std::span<const uint8_t> payload,
-                 std::span<const int> fds) {
-  if (payload.size() != header.size || payload.size() > kMaxPayloadSize) return false;
-  uint8_t buf[kHeaderSize + kMaxPayloadSize];
-  std::memcpy(buf, &header, kHeaderSize);
-  if (!payload.empty()) std::memcpy(buf + kHeaderSize, payload.data(), payload.size());
-  const size_t total = kHeaderSize + payload.size();
-  size_t sent = 0;
-  bool first = true;
-  while (sent < total) {
-    const long n = SendRaw(fd, std::span<const uint8_t>(buf + sent, total - sent),
-                           first ? fds : std::span<const int>{});
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-      first = false;
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd, POLLOUT, 0};
-      if (poll(&p, 1, 1000) <= 0) return false;
-      continue;
-    }
-    return false;
-  }
-  return true;
+std::vector<uint8_t> EncodeMessage(const MessageHeader& header, std::span<const uint8_t> payload) {
+  if (payload.size() != header.size || payload.size() > kMaxPayloadSize) return {};
+  std::vector<uint8_t> bytes(kHeaderSize + payload.size());
+  std::memcpy(bytes.data(), &header, kHeaderSize);
+  if (!payload.empty()) std::memcpy(bytes.data() + kHeaderSize, payload.data(), payload.size());
+  return bytes;
 }
 
 }  // namespace vswitch::vhost

@@ -38,10 +38,12 @@ class MessageReader {
   std::vector<UniqueFd> fds_;
 };
 
-// Sends one message (header + payload + optional fds), waiting up to 1 s for room in
-// the socket buffer. Returns false on any error or timeout.
-[[nodiscard]] bool SendMessage(int fd, const MessageHeader& header,
-                               std::span<const uint8_t> payload, std::span<const int> fds = {});
+// One message's bytes (header + payload) as they go on the socket; empty when the payload
+// does not match header.size or is too large. The back-end's replies carry no fds. The
+// Driver sends them without waiting: a front-end that does not read must not hold up the
+// session thread (driver.h).
+[[nodiscard]] std::vector<uint8_t> EncodeMessage(const MessageHeader& header,
+                                                 std::span<const uint8_t> payload);
 
 // Sends raw bytes with optional fds in one sendmsg (for front-end test clients that
 // want to send malformed framing). Returns bytes sent or -1.

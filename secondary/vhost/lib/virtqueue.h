@@ -6,9 +6,12 @@
 // session thread) takes it with lock before it changes the ring, the notifier, the
 // features or the memory the ring points into, so a burst never sees a half-made change
 // and memory is never unmapped under a burst. `active` is only true while the device is
-// running and the ring is started, enabled and translated.
+// running and the ring is started, enabled and translated. `num` and `enabled` are
+// atomic besides: the Driver's getters (GetQueueNum, IsQueueEnabled) read them without
+// any lock, so a datapath thread can ask for them at any time (see driver.h).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -26,7 +29,7 @@ struct Virtqueue {
   std::mutex mutex;
 
   // Front-end configuration.
-  uint32_t num = 0;              // SET_VRING_NUM (0: not set)
+  std::atomic<uint32_t> num{0};  // SET_VRING_NUM (0: not set)
   VringAddr addr{};              // SET_VRING_ADDR
   bool addr_set = false;
   uint16_t base = 0;             // SET_VRING_BASE
@@ -34,7 +37,7 @@ struct Virtqueue {
   bool kick_set = false;         // kick fd given, or "no fd: poll"
   std::unique_ptr<Notifier> call;  // SET_VRING_CALL (nullptr: the driver polls)
   bool call_set = false;
-  bool enabled = false;          // SET_VRING_ENABLE (or started, without PROTOCOL_FEATURES)
+  std::atomic<bool> enabled{false};  // SET_VRING_ENABLE (or started, without PROTOCOL_FEATURES)
   bool guest_notify = false;     // EnableGuestNotification
 
   // Datapath state.
