@@ -10,6 +10,7 @@
 //
 // Prints "BENCH pps=N" once a second (its own count; run-bench.sh reads the peer's).
 #include <rte_eal.h>
+#include <rte_log.h>
 #include <rte_errno.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
@@ -105,6 +106,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
     return 1;
   }
+  // rte_log (the vhost library's lines too) to stderr: stdout carries the results.
+  rte_openlog_stream(stderr);
   const uint16_t room = static_cast<uint16_t>(std::max<uint32_t>(RTE_MBUF_DEFAULT_DATAROOM, 2048));
   rte_mempool* pool = rte_pktmbuf_pool_create("bench_pool", 8191, 256, 0,
                                               room + RTE_PKTMBUF_HEADROOM, rte_socket_id());

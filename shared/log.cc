@@ -34,6 +34,8 @@ void InitLog(Role role, const std::string& level) {
   if (g_logtype >= 0) rte_log_set_level(g_logtype, LevelFromName(level));
 }
 
+int LogType() { return g_logtype; }
+
 void Log(uint32_t level, const char* fmt, ...) {
   char buf[1024];
   va_list ap;

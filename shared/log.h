@@ -15,6 +15,10 @@ namespace vswitch {
 // back to stderr).
 void InitLog(Role role, const std::string& level);
 
+// The role's rte_log logtype (-1 before InitLog): libraries of the process that log
+// through rte_log use it too, so [eal] log-level applies to their lines.
+[[nodiscard]] int LogType();
+
 // printf-style; a newline is added.
 void Log(uint32_t level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 

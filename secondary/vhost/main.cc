@@ -13,6 +13,7 @@
 #include "mapping_publisher.h"
 #include "names.h"
 #include "poll_pacer.h"
+#include "vhost_log.h"
 #include "secondary_main.h"
 #include "vhost_forwarder.h"
 
@@ -53,6 +54,9 @@ bool SocketOwnership(const VhostOptions& o, vhost::SocketOptions* out, std::stri
 int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop) {
   SharedState& state = rt.state();
   const VhostOptions& o = config.vhost;
+  // The library's lines (VHOST_CONFIG, VHOST_DATA) under the role's logtype: one log,
+  // one level ([eal] log-level).
+  vhost::SetLogType(LogType());
   if (o.socket_files.size() > state.config.max_devices) {
     VSW_LOG(ERR, "--socket-file: %zu sockets but the primary has rings for %u devices "
             "([primary] max-devices)", o.socket_files.size(), state.config.max_devices);

@@ -92,6 +92,25 @@ TEST(GroupTest, UpStatusKillRestartDown) {
   EXPECT_EQ(group.RoleState("primary"), "down");
 }
 
+// [eal] log-level reaches the vhost library's lines too (they go through rte_log under
+// the role's logtype, not straight to stderr).
+TEST(GroupTest, LogLevelAppliesToTheVhostLibrary) {
+  const std::string created = "VHOST_CONFIG: vhost-user server: socket created";
+  for (const std::string level : {"warning", "info"}) {
+    SCOPED_TRACE(level);
+    TestGroup group({{"eal.log-level", level}});
+    const CommandResult up = group.Vswitch({"up"});
+    ASSERT_EQ(up.exit_code, 0) << up.output << group.Log("vhost");
+    const std::string log = group.Log("vhost");
+    if (level == "warning") {
+      EXPECT_EQ(log.find(created), std::string::npos) << log;
+    } else {
+      EXPECT_NE(log.find(created + ", fd"), std::string::npos) << log;
+    }
+    EXPECT_EQ(group.Vswitch({"down"}).exit_code, 0);
+  }
+}
+
 TEST(GroupTest, SecondaryWithoutPrimarySaysWhatToRun) {
   TestGroup group;
   for (const auto& role : kSecondaries) {

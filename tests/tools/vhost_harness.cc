@@ -12,6 +12,7 @@
 // "HARNESS_PROGRESS ..." once a second and "HARNESS ..." at exit (SIGTERM, SIGINT,
 // --duration or --count reached).
 #include <rte_eal.h>
+#include <rte_log.h>
 #include <rte_errno.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
@@ -189,6 +190,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
     return 1;
   }
+  // rte_log (the vhost library's lines too) to stderr: stdout carries the results.
+  rte_openlog_stream(stderr);
   rte_mempool* pool = rte_pktmbuf_pool_create("harness_pool", 16383, 256, 0,
                                               RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
   if (pool == nullptr) {
