@@ -149,6 +149,8 @@ int VhostForwarder::OnVringStateChanged(int vid, uint16_t queue_id, int enable) 
     if (slots_[i].vid.load() == vid) {
       const int pairs = driver_.GetQueueNum(vid);
       state_.devices[i].queue_pairs.store(pairs > 0 ? static_cast<uint32_t>(pairs) : 1);
+      // The datapath re-reads which RX queues to spread over at its next round.
+      slots_[i].queues_changed.store(true, std::memory_order_release);
     }
   }
   return 0;
@@ -301,8 +303,7 @@ uint32_t VhostForwarder::Poll() {
     for (uint32_t i = 0; i < slots_.size(); ++i) {
       Slot& slot = slots_[i];
       if (slot.active_vid >= 0) {
-        const int pairs = driver_.GetQueueNum(slot.active_vid);
-        slot.queue_pairs = static_cast<uint16_t>(pairs > 0 ? std::min<int>(pairs, kMaxQueuePairs) : 1);
+        RefreshQueues(slot);
         SyncDropCounters(i, slot);
       }
     }
@@ -327,15 +328,19 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
       Bump(state_.counters[index].vhost_rx[0].drops[static_cast<size_t>(DropReason::kDeviceNotReady)], stale);
     }
     slot.active_vid = vid;
-    slot.next_rx_queue = 0;
     slot.queue_pairs = 1;
+    slot.rx.Clear();
     if (vid >= 0) {
-      const int pairs = driver_.GetQueueNum(vid);
-      slot.queue_pairs = static_cast<uint16_t>(pairs > 0 ? std::min<int>(pairs, kMaxQueuePairs) : 1);
+      slot.queues_changed.store(false, std::memory_order_relaxed);
+      RefreshQueues(slot);
       SeeCounters(slot, vid);
     }
   }
   if (vid < 0) return 0;
+  if (slot.queues_changed.load(std::memory_order_acquire) &&
+      slot.queues_changed.exchange(false, std::memory_order_acq_rel)) {
+    RefreshQueues(slot);
+  }
   DeviceCounters& counters = state_.counters[index];
   uint32_t work = 0;
 
@@ -361,11 +366,11 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
   }
 
   // Guest RX: hold what the ring gave us until the guest has room (the ring backs up and
-  // the switching secondary's RX retry applies), spreading bursts over the queue pairs.
+  // the switching secondary's RX retry applies), spreading bursts over the enabled RX
+  // queues (rx_queue_spread.h).
   if (slot.pending_count == 0) TakeToVm(index, slot);
-  if (slot.pending_count > 0) {
-    const uint16_t q = slot.next_rx_queue;
-    slot.next_rx_queue = static_cast<uint16_t>((q + 1) % slot.queue_pairs);
+  uint16_t q = 0;
+  if (slot.pending_count > 0 && slot.rx.Next(&q)) {
     rte_mbuf** first = slot.pending.data() + slot.pending_start;
     const uint16_t taken = driver_.EnqueueBurst(vid, static_cast<uint16_t>(2 * q), first, slot.pending_count);
     if (taken > 0) {
@@ -380,6 +385,14 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
     }
   }
   return work;
+}
+
+void VhostForwarder::RefreshQueues(Slot& slot) {
+  const int pairs = driver_.GetQueueNum(slot.active_vid);
+  slot.queue_pairs = static_cast<uint16_t>(pairs > 0 ? std::min<int>(pairs, kMaxQueuePairs) : 1);
+  const int vid = slot.active_vid;
+  slot.rx.Refresh(slot.queue_pairs,
+                  [&](uint16_t q) { return driver_.IsQueueEnabled(vid, static_cast<uint16_t>(2 * q)); });
 }
 
 void VhostForwarder::SeeCounters(Slot& slot, int vid) {

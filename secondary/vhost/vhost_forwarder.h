@@ -21,6 +21,7 @@
 #include "mapping_publisher.h"
 #include "poll_pacer.h"
 #include "queue_stats.h"
+#include "rx_queue_spread.h"
 #include "state_layout.h"
 
 namespace vswitch {
@@ -71,12 +72,14 @@ class VhostForwarder final : public SleepHooks {
  private:
   struct Slot {
     std::atomic<int> vid{-1};  // written by the session thread
+    // Set by the session thread when the guest enabled or disabled a vring.
+    std::atomic<bool> queues_changed{false};
     rte_ring* to_vm = nullptr;
     rte_ring* from_vm = nullptr;
     // Datapath-thread state.
     int active_vid = -1;
-    uint16_t queue_pairs = 1;
-    uint16_t next_rx_queue = 0;
+    uint16_t queue_pairs = 1;   // configured: guest TX is polled on each
+    RxQueueSpread<kMaxQueuePairs> rx;  // enabled guest RX queues: bursts go round robin
     uint16_t pending_start = 0;
     uint16_t pending_count = 0;
     std::array<rte_mbuf*, kBurst> pending{};
@@ -105,6 +108,9 @@ class VhostForwarder final : public SleepHooks {
   uint32_t PollDevice(uint32_t index, Slot& slot);
   void SyncDropCounters(uint32_t index, Slot& slot);
   void SeeCounters(Slot& slot, int vid);
+  // Re-reads the active device's configured queue pairs and enabled RX vrings (the
+  // library answers without a lock: the datapath never waits on the control path).
+  void RefreshQueues(Slot& slot);
   // Takes the next burst of to_vm into `pending`, freeing unread what this process
   // cannot read (zero-copy buffers of an earlier vhost instance).
   void TakeToVm(uint32_t index, Slot& slot);

@@ -122,6 +122,38 @@ TEST_F(VhostProcessTest, TwoQueuePairs) {
   }
 }
 
+// A guest that negotiated 4 queue pairs and enabled 1 (ethtool -L eth0 combined 1; here
+// virtio-user with queues=4 and testpmd --rxq=1: VIRTIO_NET_CTRL_MQ, then
+// SET_VRING_ENABLE for pair 0 only): every frame reaches it, in order, on pair 0.
+TEST_F(VhostProcessTest, GuestRxUsesTheEnabledQueuePairOfFour) {
+  TestGroup group;
+  StartGroup(group);
+  VirtioUser guest(group.dir(), group.socket(1), "macswap", kGuestMac, ",queues=4", {"--rxq=1", "--txq=1"});
+  ASSERT_TRUE(WaitReady(group, 1)) << group.Log("vhost") << guest.process().Log();
+  ASSERT_TRUE(WaitFor([&] { return group.Status(".devices[1].queue_pairs") == "4"; }, std::chrono::seconds(10)))
+      << group.Status(".devices[1].queue_pairs") << group.Log("vhost");
+  const CommandResult inject = RingProbe(group.prefix(), {"--device", "1", "--inject", "1000", "--size", "100",
+                                                          "--dst", kGuestMac, "--src", "02:00:00:00:00:99"});
+  ASSERT_EQ(inject.exit_code, 0) << inject.output;
+  const CommandResult dump = RingProbe(group.prefix(), {"--device", "1", "--dump", "1000"});
+  ASSERT_EQ(dump.exit_code, 0) << dump.output << group.Log("vhost");
+  const auto frames = ProbeFrames(dump.output);
+  ASSERT_EQ(frames.size(), 1000u);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    ASSERT_EQ(frames[i], ProbeFrameHex("02:00:00:00:00:99", kGuestMac, 100, i)) << "frame " << i;
+  }
+  // All on RX queue 0, as the monitor exports it.
+  auto rx_queue = [&](int q) {
+    const std::string series = "vswitch_device_packets_total{device=\"1\",direction=\"rx\",queue=\"" +
+                               std::to_string(q) + "\",stage=\"vhost\"}";
+    const CommandResult m = RunCommand({"curl", "-sf", group.metrics_url()}, std::chrono::seconds(10));
+    const auto at = m.output.find(series + " ");
+    return at == std::string::npos ? 0.0 : std::stod(m.output.substr(at + series.size() + 1));
+  };
+  EXPECT_TRUE(WaitFor([&] { return rx_queue(0) == 1000; }, std::chrono::seconds(10))) << rx_queue(0);
+  for (int q = 1; q < 4; ++q) EXPECT_EQ(rx_queue(q), 0) << "queue " << q;
+}
+
 }  // namespace
 }  // namespace vswitch::test
 
