@@ -4,6 +4,9 @@
 // switching secondary is stopped so that vswitch-ring-probe can stand in its place.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <algorithm>
+#include <chrono>
+#include <thread>
 
 
 #include "test_group.h"
@@ -152,6 +155,62 @@ TEST_F(VhostProcessTest, GuestRxUsesTheEnabledQueuePairOfFour) {
   };
   EXPECT_TRUE(WaitFor([&] { return rx_queue(0) == 1000; }, std::chrono::seconds(10))) << rx_queue(0);
   for (int q = 1; q < 4; ++q) EXPECT_EQ(rx_queue(q), 0) << "queue " << q;
+}
+
+// A front-end that connects and sends requests without ever reading a reply, again and
+// again, must not slow another device's datapath: vswitch-vhost's datapath thread never
+// waits for the session thread, and the session thread never waits for a front-end.
+TEST_F(VhostProcessTest, AStalledFrontEndDoesNotSlowAnotherDevice) {
+  TestGroup group;
+  StartGroup(group);
+  VirtioUser guest(group.dir(), group.socket(0), "txonly", kGuestMac);
+  ASSERT_TRUE(WaitReady(group, 0)) << group.Log("vhost") << guest.process().Log();
+  // Guest TX frames per second vswitch-vhost took (with switching stopped, what does not
+  // fit on from_vm is dropped after it is counted: the count is the datapath's rate).
+  auto tx = [&] { return std::stoll(group.Status(".devices[0].tx_packets")); };
+  auto rate = [&] {
+    const long long r0 = tx();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    const long long r1 = tx();
+    return (r1 - r0) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  ASSERT_TRUE(WaitFor([&] { return tx() > 100000; }, std::chrono::seconds(20)));
+  const double before = rate();
+  // The stalled front-end, on device 1's socket: GET_FEATURES until its socket would
+  // block, then nothing, never reading; when the back-end hangs up, connect again.
+  Process stalled({"/usr/bin/python3", "-c",
+                   "import select, socket, struct, sys\n"
+                   "msg = struct.pack('<III', 1, 1, 0)\n"
+                   "while True:\n"
+                   "    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+                   "    s.connect(sys.argv[1])\n"
+                   "    s.setblocking(False)\n"
+                   "    sent = 0\n"
+                   "    try:\n"
+                   "        while True:\n"
+                   "            s.send(msg); sent += 1\n"
+                   "    except BlockingIOError:\n"
+                   "        pass\n"
+                   "    except OSError:\n"
+                   "        s.close(); continue\n"
+                   "    print('stalled after', sent, flush=True)\n"
+                   "    p = select.poll()\n"
+                   "    p.register(s, select.POLLRDHUP)\n"
+                   "    while not any(e & (select.POLLRDHUP | select.POLLHUP) for _, e in p.poll()):\n"
+                   "        pass\n"
+                   "    s.close()\n",
+                   group.socket(1)},
+                  group.dir() / "stalled.log");
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(group.dir() / "stalled.log").find("stalled after") != std::string::npos; },
+                      std::chrono::seconds(10)));
+  const double during = rate();
+  stalled.Stop(SIGTERM, std::chrono::seconds(5));
+  const double after = rate();
+  std::printf("device 0 guest TX frames/s: %.0f before, %.0f with a stalled front-end on device 1, %.0f after\n",
+              before, during, after);
+  EXPECT_GT(during, 0.7 * std::min(before, after)) << group.Log("vhost");
+  EXPECT_EQ(group.RoleState("vhost"), "up");
 }
 
 }  // namespace
