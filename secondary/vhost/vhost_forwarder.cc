@@ -275,8 +275,9 @@ uint16_t VhostForwarder::EnqueueDirect(uint32_t src, uint32_t dst, rte_mbuf** pk
   Slot& slot = slots_[dst];
   // Frames switching queued for this guest go first; so do frames held for its buffers.
   if (slot.pending_count != 0 || rte_ring_count(slot.to_vm) != 0) return 0;
-  const uint16_t q = slot.next_rx_queue;
-  slot.next_rx_queue = static_cast<uint16_t>((q + 1) % slot.queue_pairs);
+  // The receiver's enabled RX queues, as for frames from to_vm (none enabled: the long way).
+  uint16_t q = 0;
+  if (!slot.rx.Next(&q)) return 0;
   const uint16_t taken = driver_.EnqueueBurst(slot.active_vid, static_cast<uint16_t>(2 * q), pkts, n);
   if (taken == 0) return 0;
   const uint64_t bytes = Bytes(pkts, taken);

@@ -162,7 +162,9 @@ void GuestToGuestSkipsThePort(const std::string& vm2vm, const std::string& direc
   };
   EXPECT_EQ(into_b("vhost"), kFrames);
   EXPECT_EQ(into_b("switching") + into_b("direct"), kFrames);
-  if (direct == "0") EXPECT_EQ(into_b("direct"), 0);
+  if (direct == "0") {
+    EXPECT_EQ(into_b("direct"), 0);
+  }
   EXPECT_NE(s.g().Log("switching").find(direct == "1" ? "direct guest-to-guest delivery by vswitch-vhost: on"
                                                       : "direct guest-to-guest delivery by vswitch-vhost: off"),
             std::string::npos)
