@@ -69,14 +69,6 @@ void SoftwareChecksums(rte_mbuf* m, bool ip, bool l4) {
                    RTE_MBUF_F_TX_UDP_SEG);
 }
 
-// Every segment has an IOVA a device can DMA.
-bool DmaReady(const rte_mbuf* m) {
-  for (const rte_mbuf* seg = m; seg != nullptr; seg = seg->next) {
-    if (seg->buf_iova == RTE_BAD_IOVA) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 SwitchEngine::SwitchEngine(SharedState& state, const SwitchingOptions& options)
@@ -128,13 +120,16 @@ bool SwitchEngine::Init(std::string* error) {
     return false;
   }
   tx_caps_ = PortTxCapsFrom(conf.txmode.offloads);
-  // A virtual port (net_tap, net_pcap, ...) reads mbuf data through its virtual
-  // address; a device on a real bus DMAs it by IOVA, which zero-copy buffers in guest
-  // memory do not have unless the EAL runs in IOVA-as-VA mode.
+  // How the port reads frames decides whether zero-copy guest memory may reach it
+  // (port_dma.h).
   rte_eth_dev_info dev_info{};
   if (rte_eth_dev_info_get(port_, &dev_info) == 0 && dev_info.device != nullptr) {
     const rte_bus* bus = rte_dev_bus(dev_info.device);
-    port_dma_ = bus == nullptr || std::strcmp(rte_bus_name(bus), "vdev") != 0;
+    port_access_ = PortAccessOfBus(bus == nullptr ? "" : rte_bus_name(bus));
+  }
+  if (port_access_ == PortAccess::kDma) {
+    VSW_LOG(INFO, "port %u DMAs (not a vdev): zero-copy guest packets are copied before it "
+            "transmits them (guest memory is not registered for DMA)", port_);
   }
   gso_.direct_pool = pool_;
   gso_.indirect_pool = pool_;
@@ -558,9 +553,8 @@ rte_mbuf* SwitchEngine::CopyToPool(rte_mbuf* m, QueueCounters& tx) {
 
 void SwitchEngine::ToPort(uint32_t src_device, rte_mbuf* m) {
   QueueCounters& tx = state_.counters[src_device].switch_tx;
-  if (port_dma_ && !DmaReady(m)) {
-    // A zero-copy packet without IOVAs (guest memory, IOVA-as-PA mode): the NIC could
-    // not read it. Copy it into pool memory.
+  if (MustCopyToPort(port_access_, m)) {
+    // Zero-copy guest memory toward a port that DMAs: the NIC could not read it.
     m = CopyToPool(m, tx);
     if (m == nullptr) return;
   }

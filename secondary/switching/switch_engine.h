@@ -18,6 +18,7 @@
 #include "guest_mappings.h"
 #include "mac_table.h"
 #include "poll_pacer.h"
+#include "port_dma.h"
 #include "routing.h"
 #include "state_layout.h"
 #include "to_vm_batch.h"
@@ -107,7 +108,7 @@ class SwitchEngine final : public SleepHooks {
   uint32_t max_frame_ = 1514;
   bool software_vm2vm_ = true;
   bool vmdq_ = false;
-  bool port_dma_ = true;  // the port DMAs by IOVA (not a vdev)
+  PortAccess port_access_ = PortAccess::kDma;  // port_dma.h
   PortTxCaps tx_caps_;
   rte_gso_ctx gso_{};
   GuestMappings mappings_{state_};  // vswitch-vhost's guest memory (dequeue zero-copy)
