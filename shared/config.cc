@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "config_json.h"
 #include "cpu_placement.h"
 #include "state_layout.h"
 #include "version.h"
@@ -314,6 +315,9 @@ ParseResult ParseConfig(Role role, const std::vector<std::string>& args) {
   set.AddFlag("help,h", "print this help and exit");
   set.AddFlag("version", "print the version and exit");
   set.AddFlag("check-config", "validate the configuration and exit");
+  set.AddFlag("print-config",
+              "validate the configuration, print it as resolved (JSON: [eal], [group] and "
+              "this role's section) and exit");
   set.cli().add_options()("config", po::value<std::string>(&c.config_file),
                           "the group's INI file (e.g. deploy/vswitch.conf)");
   CpuOptions cpus;
@@ -345,7 +349,15 @@ ParseResult ParseConfig(Role role, const std::vector<std::string>& args) {
       const std::string path = vm["config"].as<std::string>();
       std::ifstream in(path);
       if (!in) throw UsageError{"--config: cannot read '" + path + "'"};
-      auto parsed = po::parse_config_file(in, set.file(), /*allow_unregistered=*/true);
+      po::parsed_options parsed(nullptr);
+      try {
+        parsed = po::parse_config_file(in, set.file(), /*allow_unregistered=*/true);
+      } catch (const po::invalid_syntax& e) {
+        // Comments start with '#' (anywhere on a line); ';' is not a comment here.
+        const bool semicolon = e.tokens().rfind(';', 0) == 0;
+        throw UsageError{path + ": " + e.what() +
+                         (semicolon ? " (comments start with '#', not ';')" : "")};
+      }
       std::vector<po::option> kept;
       for (auto& opt : parsed.options) {
         const auto dot = opt.string_key.find('.');
@@ -358,7 +370,8 @@ ParseResult ParseConfig(Role role, const std::vector<std::string>& args) {
         const bool ours = section == "eal" || section == "group" || section == RoleName(role);
         if (!ours) continue;  // another role's key: that role validates it
         if (opt.unregistered) {
-          throw UsageError{path + ": unknown key '" + key + "' in [" + section + "]"};
+          throw UsageError{path + ": unknown key '" + key + "' in [" + section + "]" +
+                           (key.rfind(';', 0) == 0 ? " (comments start with '#', not ';')" : "")};
         }
         opt.string_key = key;
         kept.push_back(opt);
@@ -374,6 +387,7 @@ ParseResult ParseConfig(Role role, const std::vector<std::string>& args) {
     po::notify(vm);
     vlan_strip_given = vm.count("vlan-strip") > 0;
     c.check_only = vm.count("check-config") > 0;
+    c.print_only = vm.count("print-config") > 0;
     Validate(c, socket_mode, cpus);
   } catch (const UsageError& e) {
     result.exit_code = 2;
@@ -390,6 +404,12 @@ ParseResult ParseConfig(Role role, const std::vector<std::string>& args) {
     result.message = binary +
                      ": note: --vlan-strip was removed; VLAN tags are always stripped toward "
                      "guests, as in DPDK's vhost-switch\n";
+  }
+  if (c.print_only) {
+    // stdout carries the JSON alone (deploy/vswitch parses it); notes are for --check-config.
+    result.run = false;
+    result.message = RenderConfigJson(c) + "\n";
+    return result;
   }
   if (c.check_only) {
     result.run = false;

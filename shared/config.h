@@ -77,6 +77,7 @@ struct Config {
   Role role = Role::kPrimary;
   std::string config_file;  // empty: built-in defaults only
   bool check_only = false;  // --check-config
+  bool print_only = false;  // --print-config (config_json.h)
   EalOptions eal;
   GroupOptions group;
   PrimaryOptions primary;
@@ -86,8 +87,8 @@ struct Config {
 };
 
 struct ParseResult {
-  // 0 with `run` true: go on and run. 0 with `run` false: --help/--version/--check-config
-  // answered, print `message` to stdout and exit 0. 2: a usage or config error, print
+  // 0 with `run` true: go on and run. 0 with `run` false: --help/--version/--check-config/
+  // --print-config answered, print `message` to stdout and exit 0. 2: a usage or config error, print
   // `message` (one line naming the option) to stderr and exit 2.
   int exit_code = 0;
   bool run = true;

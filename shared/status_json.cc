@@ -3,28 +3,11 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "json_string.h"
 #include "mac_table.h"
 
 namespace vswitch {
 namespace {
-
-void AppendEscaped(std::string& out, const char* s) {
-  out += '"';
-  for (; *s != '\0'; ++s) {
-    const unsigned char c = static_cast<unsigned char>(*s);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-}
 
 void Field(std::string& out, const char* key, uint64_t v, bool comma = true) {
   out += '"';
@@ -60,7 +43,7 @@ std::string RenderStatusJson(const SharedState& state, const StatusClock& now) {
   out += "{\"layout_version\":" + std::to_string(state.layout_version) + ",";
   out += "\"generated_at_ms\":" + std::to_string(now.realtime_ns / 1000000) + ",";
   out += "\"port\":";
-  AppendEscaped(out, state.config.port);
+  AppendJsonString(out, state.config.port);
   out += ",\"roles\":{";
   for (Role r : kAllRoles) {
     const RoleSlot& slot = state.roles[static_cast<size_t>(r)];
@@ -98,7 +81,7 @@ std::string RenderStatusJson(const SharedState& state, const StatusClock& now) {
     if (!first) out += ',';
     first = false;
     out += "{\"id\":" + std::to_string(i) + ",\"socket\":";
-    AppendEscaped(out, dev.socket_path);
+    AppendJsonString(out, dev.socket_path);
     out += ",\"vid\":" + std::to_string(dev.vid.load());
     out += ",\"connected\":";
     out += dstate >= DeviceState::kConnected ? "true" : "false";

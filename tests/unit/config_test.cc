@@ -231,6 +231,47 @@ TEST(ConfigTest, SocketModeIsOctal) {
   EXPECT_EQ(r.config.vhost.socket_mode, 0600u);
 }
 
+TEST(ConfigTest, PrintConfigIsTheResolvedConfigurationAsJson) {
+  TempDir dir;
+  const std::string file = dir / "p.conf";
+  WriteFile(file,
+            "[eal]\nfile-prefix = grp # an inline comment\nvhost-cpu = 0\n"
+            "[group]\nrun-dir = /tmp/x\n"
+            "[vhost]\nsocket-file = /s/a\"b.sock\nsocket-file = /s/c.sock\nclient = true\n");
+  const ParseResult r = Parse(Role::kVhost, {"--config", file, "--print-config", "--tso", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  EXPECT_FALSE(r.run);
+  const std::string& j = r.message;
+  EXPECT_EQ(j.front(), '{');
+  EXPECT_EQ(j.substr(j.size() - 2), "}\n") << "stdout carries the JSON alone";
+  EXPECT_NE(j.find("\"file-prefix\":\"grp\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"vhost-cpu\":0"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"run-dir\":\"/tmp/x\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"log-dir\":\"/var/log/vswitch\""), std::string::npos) << "defaults too: " << j;
+  EXPECT_NE(j.find("\"socket-file\":[\"/s/a\\\"b.sock\",\"/s/c.sock\"]"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"client\":true"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"tso\":1"), std::string::npos) << "the command line wins: " << j;
+  EXPECT_NE(j.find("\"socket-mode\":\"0660\""), std::string::npos) << j;
+  EXPECT_EQ(j.find("\"switching\""), std::string::npos) << "only this role's section: " << j;
+  // A bad configuration prints no JSON: the usual one-line error, exit 2.
+  const ParseResult bad = Parse(Role::kVhost, {"--config", file, "--print-config", "--tso", "3"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.message.find("--tso"), std::string::npos) << bad.message;
+}
+
+TEST(ConfigTest, SemicolonIsNotACommentAndSaysSo) {
+  TempDir dir;
+  const std::string file = dir / "semi.conf";
+  WriteFile(file, "[eal]\n; log-level = debug\n");
+  ParseResult r = Parse(Role::kMonitor, {"--config", file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.message.find("comments start with '#', not ';'"), std::string::npos) << r.message;
+  WriteFile(file, "[eal]\n; just words\n");
+  r = Parse(Role::kMonitor, {"--config", file});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.message.find("comments start with '#', not ';'"), std::string::npos) << r.message;
+}
+
 TEST(ConfigTest, SplitHostPort) {
   std::string host;
   unsigned port = 0;
