@@ -18,6 +18,7 @@
 #include "log.h"
 #include "port.h"
 #include "process_util.h"
+#include "service_notify.h"
 #include "shared_objects.h"
 #include "status_file.h"
 #include "status_json.h"
@@ -149,6 +150,7 @@ int Run(const Config& config) {
   const std::string status_path = config.group.run_dir + "/status.json";
   LinkWatch link(port.port_id);
   uint64_t next_status = 0, next_link = 0;
+  bool announced = false;
   const uint64_t timeout_ns = uint64_t{config.primary.heartbeat_timeout_ms} * 1000000;
   while (!stop.load()) {
     const uint64_t now = MonotonicNs();
@@ -169,6 +171,13 @@ int Run(const Config& config) {
         VSW_LOG(WARNING, "cannot write %s: %s", status_path.c_str(), std::strerror(errno));
       }
     }
+    // Serving once the state is published and deploy/vswitch status can read it:
+    // systemd starts the secondaries (After= this unit) from here on.
+    if (!announced) {
+      announced = true;
+      NotifyReady("serving file-prefix '" + config.eal.file_prefix + "', port '" +
+                  config.primary.port + "'");
+    }
     if (now >= next_link) {
       next_link = now + 1000000000ull;
       link.Poll();
@@ -177,6 +186,7 @@ int Run(const Config& config) {
   }
 
   VSW_LOG(INFO, "vswitch-primary stopping");
+  NotifyStopping();
   self.state.store(static_cast<uint32_t>(RoleState::kDown));
   // Secondaries see ready == 0 and leave; free nothing they may still touch (DPDK zeroes
   // freed memory, and a secondary would read zeros as "slot free").

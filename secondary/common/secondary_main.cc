@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "process_util.h"
+#include "service_notify.h"
 
 namespace vswitch {
 
@@ -19,6 +20,7 @@ int SecondaryMain(Role role, int argc, char** argv, const SecondaryBody& body) {
     return 1;
   }
   exit_code = body(*runtime, parsed.config, stop);
+  NotifyStopping();
   if (runtime->orderly_exit()) {
     VSW_LOG(INFO, "%s stopping: %s", RoleBinary(role).data(), runtime->exit_reason().c_str());
     exit_code = 0;

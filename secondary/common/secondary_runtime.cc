@@ -13,6 +13,7 @@
 #include "log.h"
 #include "names.h"
 #include "process_util.h"
+#include "service_notify.h"
 
 namespace vswitch {
 namespace {
@@ -114,6 +115,7 @@ void SecondaryRuntime::MarkUp() {
   RoleSlot& slot = state_->roles[static_cast<size_t>(role_)];
   slot.heartbeat_ns.store(MonotonicNs());
   slot.state.store(static_cast<uint32_t>(RoleState::kUp));
+  NotifyReady(std::string(RoleBinary(role_)) + " serving (primary pid " + std::to_string(primary_) + ")");
 }
 
 bool SecondaryRuntime::Tick() {

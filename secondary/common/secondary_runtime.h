@@ -27,7 +27,7 @@ class SecondaryRuntime {
   [[nodiscard]] SharedState& state() { return *state_; }
   [[nodiscard]] Role role() const { return role_; }
 
-  // The role is serving.
+  // The role is serving: marked up in the registry, READY=1 to systemd (Type=notify).
   void MarkUp();
   // Heartbeat and watch the primary; cheap enough for every poll round (acts every 100 ms).
   // Returns false when the process must exit: the primary is gone, or another process took
