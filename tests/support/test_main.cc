@@ -56,6 +56,16 @@ std::string CheckNeed(const std::string& need) {
                ? ""
                : "python3-scapy missing: run deploy/vswitch install";
   }
+  if (need == "systemd") {
+    // systemd itself (run as PID 1 of private namespaces), its tools, util-linux's
+    // unshare/nsenter and jq.
+    return Executable("/lib/systemd/systemd") && Executable("/usr/bin/systemd-analyze") &&
+                   Executable("/usr/bin/systemctl") && Executable("/usr/bin/journalctl") &&
+                   Executable("/usr/bin/unshare") && Executable("/usr/bin/nsenter") &&
+                   Executable("/usr/bin/jq")
+               ? ""
+               : "systemd, systemd-analyze, unshare, nsenter or jq missing: run deploy/vswitch install";
+  }
   return "unknown need '" + need + "' declared in CMake";
 }
 

@@ -1,0 +1,128 @@
+#include "systemd_machine.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "test_env.h"
+
+namespace vswitch::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Units of the test machine: a boot target that starts journald (so the group's output
+// lands in a journal, as on a real host), journald's own units, and empty stand-ins for
+// the targets that every service's default dependencies name (sysinit.target and the
+// rest): the test machine has no boot of its own, and must not run this machine's.
+void WriteTestUnits(const std::string& dir) {
+  fs::create_directories(dir);
+  WriteFile(dir + "/vswitch-test-boot.target",
+            "[Unit]\nDescription=vswitch unit test machine\n"
+            "Wants=systemd-journald.socket systemd-journald.service\n");
+  for (const char* target : {"sysinit", "basic", "sockets", "shutdown"}) {
+    WriteFile(dir + "/" + target + ".target",
+              std::string("[Unit]\nDescription=") + target + ".target (empty on the test machine)\n");
+  }
+  for (const char* unit : {"systemd-journald.service", "systemd-journald.socket"}) {
+    fs::copy_file(std::string("/lib/systemd/system/") + unit, dir + "/" + unit,
+                  fs::copy_options::overwrite_existing);
+  }
+}
+
+}  // namespace
+
+SystemdMachine::SystemdMachine(const std::string& work_dir, const std::string& config_text)
+    : work_dir_(work_dir), cgroup_("vswitch-test-systemd-" + std::to_string(getpid())) {
+  const std::string stage = work_dir_ + "/stage";
+  const CommandResult install = RunCommand({"cmake", "--install", BinaryDir()}, std::chrono::seconds(60),
+                                           {"DESTDIR=" + stage});
+  if (install.exit_code != 0) {
+    error_ = "DESTDIR=" + stage + " cmake --install failed:\n" + install.output;
+    return;
+  }
+  WriteFile(stage + VSWITCH_INSTALL_CONFIG, config_text);
+  WriteTestUnits(work_dir_ + "/units");
+  boot_ = Process({SourceDir() + "/tests/systemd/boot_systemd.sh", cgroup_, work_dir_},
+                  work_dir_ + "/boot.log");
+  // The namespace's PID 1 is unshare's child.
+  const std::string children = "/proc/" + std::to_string(boot_.pid()) + "/task/" +
+                               std::to_string(boot_.pid()) + "/children";
+  if (!WaitFor([&] {
+        const std::string c = ReadFile(children);
+        if (c.empty() || !boot_.Running()) return !boot_.Running();
+        init_ = static_cast<pid_t>(std::stol(c));
+        return true;
+      }, std::chrono::seconds(10)) || init_ == 0) {
+    error_ = "systemd did not start in a namespace:\n" + boot_.Log();
+    return;
+  }
+  // Up once it answers systemctl and has reached its boot target.
+  if (!WaitFor([&] {
+        const CommandResult r = Systemctl({"show", "-p", "SystemState", "--value"}, std::chrono::seconds(5));
+        return r.output.rfind("running", 0) == 0 || r.output.rfind("degraded", 0) == 0;
+      }, std::chrono::seconds(30))) {
+    error_ = "systemd in the namespace did not finish booting:\n" + boot_.Log() +
+             Systemctl({"list-units", "--all", "--no-pager"}).output;
+  }
+}
+
+SystemdMachine::~SystemdMachine() {
+  if (init_ > 0) {
+    kill(init_, SIGKILL);  // PID 1 of a namespace: everything in there goes with it
+    (void)WaitFor([&] { return !PidAlive(init_); }, std::chrono::seconds(10));
+  }
+  boot_.Stop(SIGKILL);
+  // Cgroups empty out once the kernel has reaped the namespace's processes.
+  for (const char* h : {"/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup",
+                        "/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu",
+                        "/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpuset", "/sys/fs/cgroup/blkio",
+                        "/sys/fs/cgroup/devices", "/sys/fs/cgroup/freezer"}) {
+    const std::string dir = std::string(h) + "/" + cgroup_;
+    if (!fs::is_directory(dir)) continue;
+    (void)WaitFor([&] {
+      (void)RunCommand({"find", dir, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";"},
+                       std::chrono::seconds(10));
+      return !fs::exists(dir);
+    }, std::chrono::seconds(10));
+  }
+}
+
+CommandResult SystemdMachine::Run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  if (init_ <= 0) return {};
+  std::vector<std::string> full = {"nsenter", "--target", std::to_string(init_), "--mount", "--pid",
+                                   "--net", "--uts", "--ipc", "--"};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return RunCommand(full, timeout);
+}
+
+CommandResult SystemdMachine::Shell(const std::string& script, std::chrono::milliseconds timeout) {
+  return Run({"bash", "-c", script}, timeout);
+}
+
+CommandResult SystemdMachine::Systemctl(const std::vector<std::string>& args,
+                                        std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {"systemctl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Run(argv, timeout);
+}
+
+std::string SystemdMachine::Property(const std::string& unit, const std::string& property) {
+  const CommandResult r = Systemctl({"show", "-p", property, "--value", unit}, std::chrono::seconds(10));
+  std::string out = r.output;
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return r.exit_code == 0 ? out : "";
+}
+
+pid_t SystemdMachine::MainPid(const std::string& unit) {
+  const std::string s = Property(unit, "MainPID");
+  return s.empty() ? 0 : static_cast<pid_t>(std::stol(s));
+}
+
+std::string SystemdMachine::Journal() {
+  return Run({"journalctl", "--no-pager", "-o", "short-monotonic"}, std::chrono::seconds(20)).output;
+}
+
+}  // namespace vswitch::test
