@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "test_env.h"
@@ -47,14 +48,25 @@ SystemdMachine::SystemdMachine(const std::string& work_dir, const std::string& c
   WriteTestUnits(work_dir_ + "/units");
   boot_ = Process({SourceDir() + "/tests/systemd/boot_systemd.sh", cgroup_, work_dir_},
                   work_dir_ + "/boot.log");
-  // The namespace's PID 1 is unshare's child.
+  // The namespace's PID 1 is unshare's child: the one child of the boot process in
+  // another PID namespace (before the exec of unshare, the script's own children, mkdir
+  // and the like, are in ours).
   const std::string children = "/proc/" + std::to_string(boot_.pid()) + "/task/" +
                                std::to_string(boot_.pid()) + "/children";
+  const std::string our_pid_ns = fs::read_symlink("/proc/self/ns/pid").string();
   if (!WaitFor([&] {
-        const std::string c = ReadFile(children);
-        if (c.empty() || !boot_.Running()) return !boot_.Running();
-        init_ = static_cast<pid_t>(std::stol(c));
-        return true;
+        if (!boot_.Running()) return true;
+        std::istringstream in(ReadFile(children));
+        pid_t child = 0;
+        while (in >> child) {
+          std::error_code ec;
+          const fs::path ns = fs::read_symlink("/proc/" + std::to_string(child) + "/ns/pid", ec);
+          if (!ec && ns.string() != our_pid_ns) {
+            init_ = child;
+            return true;
+          }
+        }
+        return false;
       }, std::chrono::seconds(10)) || init_ == 0) {
     error_ = "systemd did not start in a namespace:\n" + boot_.Log();
     return;
@@ -75,6 +87,18 @@ SystemdMachine::~SystemdMachine() {
     (void)WaitFor([&] { return !PidAlive(init_); }, std::chrono::seconds(10));
   }
   boot_.Stop(SIGKILL);
+  // Whatever is still in the machine's cgroup is the machine's (init_ unknown when the
+  // boot failed half-way): kill it by pid.
+  std::error_code ec;
+  const std::string tracked = "/sys/fs/cgroup/systemd/" + cgroup_;
+  if (fs::is_directory(tracked, ec)) {
+    for (const auto& entry : fs::recursive_directory_iterator(tracked, ec)) {
+      if (entry.path().filename() != "cgroup.procs") continue;
+      std::istringstream in(ReadFile(entry.path().string()));
+      pid_t pid = 0;
+      while (in >> pid) kill(pid, SIGKILL);
+    }
+  }
   // Cgroups empty out once the kernel has reaped the namespace's processes.
   for (const char* h : {"/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup",
                         "/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu",
