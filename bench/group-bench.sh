@@ -3,7 +3,7 @@
 #
 #   bench/group-bench.sh BUILD_A [BUILD_B]      (root; see docs/benchmarks.md)
 #   env: ROUNDS=3 SECS=10 WARMUP=2 IDLE_SECS=5 CELLS="1-64 32-64 ..." LAYOUTS="shared separate"
-#        OUT=docs/benchmarks.md
+#        OUT=docs/benchmarks.md SET_A="switching.direct-vm2vm=0" SET_B="..."
 #
 # The loop: one dpdk-testpmd holds two guests, DPDK virtio-user ports with MACs
 # $MAC0 (port 0, socket vm0) and $MAC1 (port 1, socket vm1), in server mode (server=1);
@@ -24,6 +24,10 @@
 # a cell's figure is the median over rounds. Each round runs every cell once per switch,
 # rotating which switch goes first. A second build (BUILD_B) adds a column: before/after
 # in one run.
+#
+# SET_A / SET_B: space-separated SECTION.KEY=VALUE settings added to that build's group
+# config (A/B runs of one build with an option on and off, or two builds with one setting);
+# a key this script already sets is refused by the binaries as given twice.
 #
 # Layouts: "shared": testpmd forwards on CPU 0, the switch (OVS's PMD; vswitch's vhost and
 # switching) polls CPU 1, vswitch's primary and monitor on CPU 0. "separate" (>= 4 CPUs
@@ -62,6 +66,12 @@ for c in $CELLS; do
   ((s >= 64 && s <= 1518)) || die "cell $c: size must be 64-1518"
 done
 for l in $LAYOUTS; do [[ $l == shared || $l == separate ]] || die "bad layout '$l' (shared, separate)"; done
+declare -A SETTINGS=([A]=${SET_A:-} [B]=${SET_B:-})
+for l in A B; do
+  for kv in ${SETTINGS[$l]}; do
+    [[ $kv =~ ^[a-z]+\.[a-z0-9-]+=[^[:space:]]+$ ]] || die "SET_$l: bad setting '$kv' (SECTION.KEY=VALUE, e.g. switching.direct-vm2vm=1)"
+  done
+done
 
 # ---- what we run --------------------------------------------------------------------
 LABELS=(A B)
@@ -83,6 +93,7 @@ for b in "$@"; do
   c=$(git -C "${src:-$d}" rev-parse --short HEAD 2>/dev/null || echo unknown)
   c+=", group sources at $(git -C "${src:-$d}" log -1 --format=%h -- "${g[@]}" 2>/dev/null || echo unknown)"
   [[ -n $(git -C "${src:-$d}" status --porcelain --untracked-files=no -- "${g[@]}" 2>/dev/null) ]] && c+=" + uncommitted changes"
+  [[ -n ${SETTINGS[$l]} ]] && c+="; settings: ${SETTINGS[$l]}"
   COMMIT[$l]=$c
   SWITCHES+=("$l")
   i=$((i + 1))
@@ -274,6 +285,11 @@ stats = 0
 [monitor]
 metrics-listen = 127.0.0.1:$(free_loopback_port)
 EOF
+  # SET_<label>: each setting under its section again (a later section header adds to it).
+  local kv
+  for kv in ${SETTINGS[$l]}; do
+    printf '\n[%s]\n%s = %s\n' "${kv%%.*}" "$(cut -d= -f1 <<<"${kv#*.}")" "${kv#*=}" >>"$rd/vswitch.conf"
+  done
   GROUP_CONF=$rd/vswitch.conf
   VSWITCH_BUILD_DIR=${BUILD[$l]} "$root/deploy/vswitch" up --config "$GROUP_CONF" >"$rd/up.log" 2>&1 || {
     say "vswitch $l did not come up:"; sed 's/^/  /' "$rd/up.log" >&2; return 1; }
