@@ -3,7 +3,8 @@
 // vswitch-vhost -> vswitch-switching -> vswitch-vhost -> guest B) may find the next one
 // asleep; a wake-up that is lost shows as a frame that arrives late or never. 10,000
 // single frames, each after a random gap of 0-2 ms (sometimes right after the last one
-// arrived, sometimes after every poller had time to fall asleep), in both CPU layouts.
+// arrived, sometimes after every poller had time to fall asleep), in both CPU layouts,
+// through switching and delivered directly by vswitch-vhost (wake_test_common.h).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -54,7 +55,8 @@ TEST_P(IdleGuestLatencyTest, SinglePacketsAfterQuietSpellsArriveOnceInOrderAndPr
   EXPECT_EQ(group.RoleState("switching"), "up");
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, IdleGuestLatencyTest, testing::Values(kSharedCpu, kSeparateCpus),
+INSTANTIATE_TEST_SUITE_P(Layouts, IdleGuestLatencyTest, testing::Values(kSharedCpu, kSeparateCpus, kSharedCpuDirect,
+                                                                        kSeparateCpusDirect),
                          [](const testing::TestParamInfo<WakeLayout>& info) { return info.param.name; });
 
 }  // namespace

@@ -6,6 +6,9 @@
 // the guests are idle and both processes have had time to fall asleep; then single frames
 // at random gaps must all arrive promptly, from the very first.
 //
+// Frames between the guests go through switching (direct-vm2vm 0, wake_test_common.h):
+// that is the path whose wake-ups a restart of either process can break.
+//
 // vswitch-vhost runs in client mode and the guests' virtio-user ports listen (server=1):
 // a virtio-user client of a server-mode socket does not reconnect by itself, a listening
 // one accepts the restarted vswitch-vhost.

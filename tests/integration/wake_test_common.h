@@ -4,7 +4,10 @@
 // Layouts: vswitch-vhost and
 // vswitch-switching on one CPU (each hands frames to a process that shares its CPU and may
 // be asleep) or on separate CPUs (each hands frames across CPUs). The latency peer runs on
-// CPU 0 in both, beside the primary and the monitor, which mostly sleep.
+// CPU 0 in both, beside the primary and the monitor, which mostly sleep. Each layout
+// with one of two paths for a frame between learned guests: through vswitch-switching
+// (direct-vm2vm 0: two hand-offs, each may wake a sleeper) or delivered by vswitch-vhost
+// itself (direct-vm2vm 1, the default: vswitch-vhost alone is woken, by the guest's kick).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -23,17 +26,21 @@ struct WakeLayout {
   const char* name;
   int vhost_cpu;
   int switching_cpu;
+  bool direct;  // direct-vm2vm: vswitch-vhost delivers guest-to-guest frames itself
 
-  // The group config for this layout: vm2vm 1 (guest to guest inside switching).
+  // The group config for this layout: vm2vm 1 (guest to guest in software).
   [[nodiscard]] std::map<std::string, std::string> Config() const {
     return {{"switching.vm2vm", "1"},
+            {"switching.direct-vm2vm", direct ? "1" : "0"},
             {"eal.vhost-cpu", std::to_string(vhost_cpu)},
             {"eal.switching-cpu", std::to_string(switching_cpu)}};
   }
 };
 
-inline constexpr WakeLayout kSharedCpu{"SharedCpu", 1, 1};
-inline constexpr WakeLayout kSeparateCpus{"SeparateCpus", 1, 0};
+inline constexpr WakeLayout kSharedCpu{"SharedCpu", 1, 1, false};
+inline constexpr WakeLayout kSeparateCpus{"SeparateCpus", 1, 0, false};
+inline constexpr WakeLayout kSharedCpuDirect{"SharedCpuDirect", 1, 1, true};
+inline constexpr WakeLayout kSeparateCpusDirect{"SeparateCpusDirect", 1, 0, true};
 inline constexpr int kLatencyPeerCpu = 0;
 
 inline constexpr const char* kMacA = "02:00:00:00:00:0a";  // device 0
@@ -82,7 +89,8 @@ inline void ExpectAllArrivedPromptly(const LatencyReport& r, long count, const s
 }
 
 inline std::ostream& operator<<(std::ostream& out, const WakeLayout& l) {
-  return out << l.name << " (vhost CPU " << l.vhost_cpu << ", switching CPU " << l.switching_cpu << ")";
+  return out << l.name << " (vhost CPU " << l.vhost_cpu << ", switching CPU " << l.switching_cpu
+             << (l.direct ? ", direct-vm2vm 1)" : ", through switching)");
 }
 
 }  // namespace vswitch::test
