@@ -8,6 +8,12 @@
 //           byte equal to what was sent, MAC addresses swapped back when --expect-swap 1
 //   echo    send back whatever the guest transmits
 //
+// --zero-copy registers the sockets with dequeue zero-copy. --hold-until-exit MS keeps
+// every mbuf the guest transmitted (a consumer that holds zero-copy buffers) until the
+// harness is told to stop, then frees them MS milliseconds later from another thread,
+// while the sockets are being unregistered. --seq-file PATH writes, one per line, the
+// 4-byte big-endian index at offset 14 of every received frame of ethertype 0x88b5.
+//
 // Lines: "HARNESS_EVENT new_device vid=N", "HARNESS_EVENT destroy_device vid=N",
 // "HARNESS_PROGRESS ..." once a second and "HARNESS ..." at exit (SIGTERM, SIGINT,
 // --duration or --count reached).
@@ -57,6 +63,9 @@ struct Options {
   std::string file_prefix = "vsw-harness";
   std::string lcore = "1";
   int socket_mb = 256;
+  bool zero_copy = false;
+  int hold_until_exit_ms = -1;  // -1: free at once
+  std::string seq_file;
 };
 
 [[noreturn]] void Usage(const char* msg) {
@@ -64,7 +73,8 @@ struct Options {
                "error: %s\nusage: vswitch-vhost-harness --socket PATH [--socket PATH...] "
                "[--client] [--mode sink|source|echo] [--count N] [--size N] [--queues N] "
                "[--mergeable 0|1] [--duration S] [--check-txonly] [--expect-swap 0|1] [--digest] "
-               "[--file-prefix P] [--lcore N] [-m MB]\n",
+               "[--file-prefix P] [--lcore N] [-m MB] [--zero-copy] [--hold-until-exit MS] "
+               "[--seq-file PATH]\n",
                msg);
   std::exit(2);
 }
@@ -91,6 +101,9 @@ Options Parse(int argc, char** argv) {
     else if (a == "--file-prefix") o.file_prefix = value();
     else if (a == "--lcore") o.lcore = value();
     else if (a == "-m") o.socket_mb = std::stoi(value());
+    else if (a == "--zero-copy") o.zero_copy = true;
+    else if (a == "--hold-until-exit") o.hold_until_exit_ms = std::stoi(value());
+    else if (a == "--seq-file") o.seq_file = value();
     else Usage(("unknown option " + a).c_str());
   }
   if (o.sockets.empty()) Usage("at least one --socket");
@@ -221,7 +234,8 @@ int main(int argc, char** argv) {
       return 0;
     };
     driver.CallbackRegister(ops);
-    const uint64_t flags = o.client ? vswitch::vhost::kRegisterClient : 0;
+    const uint64_t flags = (o.client ? vswitch::vhost::kRegisterClient : 0) |
+                           (o.zero_copy ? vswitch::vhost::kRegisterDequeueZeroCopy : 0);
     for (const auto& path : o.sockets) {
       std::string error;
       if (driver.Register(path, flags, {}, &error) != 0) {
@@ -240,6 +254,12 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     auto last_progress = start;
     uint32_t rr = 0;
+    std::vector<rte_mbuf*> held;
+    FILE* seq_out = o.seq_file.empty() ? nullptr : std::fopen(o.seq_file.c_str(), "w");
+    if (!o.seq_file.empty() && seq_out == nullptr) {
+      std::fprintf(stderr, "--seq-file %s: %s\n", o.seq_file.c_str(), std::strerror(errno));
+      return 2;
+    }
     while (!g_stop.load()) {
       const auto now = std::chrono::steady_clock::now();
       if (o.duration > 0 && std::chrono::duration<double>(now - start).count() >= o.duration) break;
@@ -262,6 +282,11 @@ int main(int argc, char** argv) {
             c.rx_packets++;
             c.rx_per_queue[qp]++;
             c.rx_bytes += len;
+            if (seq_out != nullptr && len >= 18 && rte_pktmbuf_data_len(m) >= 18 && data[12] == 0x88 &&
+                data[13] == 0xb5) {
+              std::fprintf(seq_out, "%u\n", (unsigned{data[14]} << 24) | (unsigned{data[15]} << 16) |
+                                                (unsigned{data[16]} << 8) | unsigned{data[17]});
+            }
             if (o.digest && contiguous) c.digest += Fnv(data, len);
             if (o.mode == "sink" && o.check_txonly) {
               if (contiguous && TxonlyHeadersOk(data, len, o.size)) c.rx_ok++; else c.rx_bad++;
@@ -285,7 +310,11 @@ int main(int argc, char** argv) {
             c.tx_packets += sent;
             c.tx_rejected += n - sent;
           }
-          for (uint16_t i = 0; i < n; ++i) rte_pktmbuf_free(pkts[i]);
+          if (o.hold_until_exit_ms >= 0 && o.mode == "sink") {
+            held.insert(held.end(), pkts, pkts + n);
+          } else {
+            for (uint16_t i = 0; i < n; ++i) rte_pktmbuf_free(pkts[i]);
+          }
         }
         if (o.mode == "source" && (o.count == 0 || next_seq < o.count)) {
           const uint16_t qp = static_cast<uint16_t>(rr++ % o.queues);
@@ -306,7 +335,18 @@ int main(int argc, char** argv) {
       if (!any) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     PrintCounters("HARNESS", c, driver, o);
+    if (seq_out != nullptr) std::fclose(seq_out);
+    uint32_t in_flight = 0;
+    for (int vid = 0; vid < 64; ++vid) in_flight += driver.ZeroCopyInFlight(vid);
+    std::printf("HARNESS_EVENT stopping held=%zu zero_copy_in_flight=%u\n", held.size(), in_flight);
+    // The holder lets go of its buffers a while after the stop began, as a consumer
+    // finishing its work would, while the sockets are unregistered below.
+    std::thread releaser([&held, &o] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::max(o.hold_until_exit_ms, 0)));
+      for (rte_mbuf* m : held) rte_pktmbuf_free(m);
+    });
     for (const auto& path : o.sockets) (void)driver.Unregister(path);
+    releaser.join();
     driver.SessionStop();
     rc = c.rx_bad == 0 ? 0 : 3;
   }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include "vhost_log.h"
 #include "mbuf_packet.h"
@@ -317,11 +318,51 @@ void Device::SetVringCall(Virtqueue& q, uint64_t value, std::vector<UniqueFd>& f
   q.call_set = true;
 }
 
+void Device::Leave() {
+  Stop();
+  for (uint32_t i = 1; i < kMaxVrings; i += 2) DrainZeroCopy(queues_[i]);
+}
+
+void Device::DrainZeroCopy(Virtqueue& q) {
+  // The base we reply with tells the front-end that every chain before it is done
+  // (vhost-user.rst GET_VRING_BASE: in-flight requests are drained before the reply;
+  // QEMU takes the base as its last_avail_idx). A chain still held has no used element
+  // yet: replying without it loses the guest that buffer, and a front-end that resumes
+  // from the used index (virtio-user reconnecting, SplitRing::Init) sends it again.
+  const auto deadline = std::chrono::steady_clock::now() + kZeroCopyDrainBound;
+  auto put_used = [&q](uint16_t head) { q.ring.PutUsed(head, 0); };
+  for (;;) {
+    {
+      std::lock_guard lock(q.mutex);
+      if (!q.zc.enabled() || !q.ring.valid()) return;
+      (void)q.zc.Reap(put_used);
+      const bool done = q.zc.in_flight() == 0;
+      const bool expired = std::chrono::steady_clock::now() >= deadline;
+      uint32_t held = 0;
+      if (done || expired) held = q.zc.StopReturningHeld(put_used);
+      if (q.ring.PublishUsed() && q.call) {
+        q.call->Notify();
+        q.stats.notifications.Add(1);
+      }
+      if (held > 0) {
+        q.stats.zero_copy_returned_held.Add(held);
+        Log(LogLevel::kWarning,
+            "VHOST_DATA: (%d) ring stopped with %u zero-copy buffer(s) still held after %lld ms: "
+            "returned to the guest, their frames revoked (freed unread where vswitch-vhost holds them)",
+            vid_, held, static_cast<long long>(kZeroCopyDrainBound.count()));
+      }
+      if (done || expired) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 uint32_t Device::GetVringBase(uint32_t index) {
   // vhost-user.rst "Ring states": GET_VRING_BASE stops the ring. The application hears
   // of it first (DPDK does the same), then the ring is torn down.
   Stop();
   Virtqueue& q = queues_[index];
+  DrainZeroCopy(q);
   std::lock_guard lock(q.mutex);
   const uint32_t base = q.ring.valid() ? q.ring.last_avail_idx() : q.base;
   q.base = static_cast<uint16_t>(base);

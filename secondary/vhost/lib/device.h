@@ -17,6 +17,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -79,6 +80,12 @@ class Device {
   // The connection is gone: stop (destroy_device if running), wait for the datapath to
   // leave every queue, close every fd, unmap every region.
   void Close();
+  // This back-end leaves a live front-end (the socket is unregistered; a client-mode
+  // front-end resumes with the next instance from the used index): stop, then give the
+  // guest back every zero-copy chain (DrainZeroCopy) before Close.
+  void Leave();
+  // How long a stopping ring waits for zero-copy buffers its consumers still hold.
+  static constexpr std::chrono::milliseconds kZeroCopyDrainBound{1000};
 
   // Handles a message that passed ValidateMessage. Consumes the fds it keeps; the
   // caller closes the rest. A returned error means: close the connection.
@@ -123,6 +130,11 @@ class Device {
   [[nodiscard]] ProtocolError SetVringKick(Virtqueue& q, uint64_t value, std::vector<UniqueFd>& fds);
   void SetVringCall(Virtqueue& q, uint64_t value, std::vector<UniqueFd>& fds);
   [[nodiscard]] uint32_t GetVringBase(uint32_t index);
+  // A stopped ring whose front-end resumes from its base (see zero_copy.h): waits, at
+  // most kZeroCopyDrainBound, for its zero-copy buffers to be freed, writing each used
+  // element as it is; then returns the ones still held anyway. Never holds q.mutex
+  // while it sleeps: a burst only ever try_locks it.
+  void DrainZeroCopy(Virtqueue& q);
   void SetVringEnable(uint32_t index, bool enable);
 
   // Translates q's ring addresses in the current memory table. Caller holds q.mutex.

@@ -226,7 +226,12 @@ int Driver::Unregister(const std::string& path) {
   Socket& s = *it->second;
   s.closing = true;
   const std::set<uint64_t> conns = s.connections;
-  for (uint64_t id : conns) CloseConnection(id, ProtocolError::kNone);
+  for (uint64_t id : conns) {
+    // The front-end is still there and may resume with another back-end: it gets its
+    // zero-copy chains back first (Device::Leave).
+    if (auto c = connections_.find(id); c != connections_.end()) c->second->device->Leave();
+    CloseConnection(id, ProtocolError::kNone);
+  }
   if (s.listen_fd) {
     epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, s.listen_fd.get(), nullptr);
     listen_ids_.erase(s.listen_id);

@@ -105,6 +105,9 @@ struct QueueStats {
   Counter drops[kDropReasonCount];
   Counter zero_copy;  // dequeued by reference (dequeue zero-copy)
   Counter zero_copy_copied[kZeroCopyCopyReasonCount];  // zero-copy on, copied anyway
+  // Written by the control path only: zero-copy chains returned to the guest when their
+  // ring stopped while a consumer still held them (Device::DrainZeroCopy's bound).
+  Counter zero_copy_returned_held;
 
   void CopiedAnyway(ZeroCopyCopyReason r) { zero_copy_copied[static_cast<size_t>(r)].Add(1); }
   void Drop(DropReason r) { drops[static_cast<size_t>(r)].Add(1); }
@@ -123,6 +126,7 @@ struct QueueStats {
     for (auto& d : drops) d.Reset();
     zero_copy.Reset();
     for (auto& c : zero_copy_copied) c.Reset();
+    zero_copy_returned_held.Reset();
   }
 };
 

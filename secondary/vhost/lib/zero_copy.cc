@@ -74,6 +74,17 @@ bool ZeroCopyQueue::Enable(uint32_t queue_size, uint32_t cap, uint32_t threshold
   return true;
 }
 
+void ZeroCopyQueue::Retire() {
+  for (uint16_t h : in_flight_) orphans_.push_back({current_.get(), &current_->slots[h]});
+  current_->outstanding = in_flight_.size();
+  in_flight_.clear();
+  if (current_->outstanding > 0) {
+    retired_.push_back(std::move(current_));
+  } else {
+    current_.reset();
+  }
+}
+
 void ZeroCopyQueue::Cancel(ZeroCopySlot* slot) {
   rte_mbuf_ext_refcnt_set(&slot->shared->shinfo, 1);
   Release(*slot);

@@ -175,20 +175,34 @@ class ZeroCopyQueue {
     if (!orphans_.empty()) (void)ReapOrphans();
     return n;
   }
-  // The ring stops: reaps what is done (put_used), orphans the rest, disables.
+  // The ring stops without a front-end to return chains to (it disconnected, or it moved
+  // the ring): reaps what is done (put_used), orphans the rest, disables.
   template <class F>
   void Stop(F&& put_used) {
     if (!enabled()) return;
     (void)Reap(put_used);
-    for (uint16_t h : in_flight_) orphans_.push_back({current_.get(), &current_->slots[h]});
-    current_->outstanding = in_flight_.size();
-    in_flight_.clear();
-    if (current_->outstanding > 0) {
-      retired_.push_back(std::move(current_));
-    } else {
-      current_.reset();
-    }
+    Retire();
   }
+  // The ring stops and the front-end resumes from the base we give it (GET_VRING_BASE
+  // after DrainZeroCopy's bound): every chain goes back to the guest, the held ones too
+  // (put_used), so none is lost and none is read again from the ring. A held one is
+  // revoked: its owner tag no longer names this instance, so ExternalBuffersAreOurs
+  // refuses it and vswitch-vhost frees it unread; it stays an orphan (its mappings
+  // held) until its mbufs are freed. Returns how many were still held.
+  template <class F>
+  uint32_t StopReturningHeld(F&& put_used) {
+    if (!enabled()) return 0;
+    (void)Reap(put_used);
+    const uint32_t held = in_flight_.size();
+    for (uint16_t h : in_flight_) {
+      put_used(h);
+      current_->slots[h].shared->owner = kRevokedOwner;
+    }
+    Retire();
+    return held;
+  }
+  // The owner tag of a revoked slot (ZeroCopyInstance() is never 0).
+  static constexpr uint64_t kRevokedOwner = 0;
   // Releases orphans whose mbufs were all freed; frees tables left without any. Returns
   // the orphans released.
   uint32_t ReapOrphans();
@@ -221,6 +235,8 @@ class ZeroCopyQueue {
     uint32_t slots = 0;
   };
   [[nodiscard]] bool KeepSlow(ZeroCopySlot* slot, const std::shared_ptr<GuestMapping>& mapping);
+  // Orphans what is still in flight and disables (Stop, StopReturningHeld).
+  void Retire();
   void Release(ZeroCopySlot& s) {
     for (int8_t& h : s.hold) {
       if (h < 0) continue;
