@@ -297,6 +297,13 @@ uint32_t VhostForwarder::Poll() {
   handed_off_ = false;
   uint32_t work = 0;
   RefreshDirectViews();
+  // A ring stopped with zero-copy buffers still held and revoked them: frames held here
+  // for a guest's RX buffers may be among them (one load per round, none per packet).
+  const uint64_t revocations = vhost::ZeroCopyRevocations();
+  if (revocations != seen_revocations_) {
+    seen_revocations_ = revocations;
+    for (uint32_t i = 0; i < slots_.size(); ++i) FreeUnreadablePending(i, slots_[i]);
+  }
   for (uint32_t i = 0; i < slots_.size(); ++i) work += PollDevice(i, slots_[i]);
   const uint64_t now = MonotonicNs();
   if (now >= next_sync_ns_) {
@@ -413,21 +420,28 @@ void VhostForwarder::SeeCounters(Slot& slot, int vid) {
 
 void VhostForwarder::TakeToVm(uint32_t index, Slot& slot) {
   slot.pending_start = 0;
-  const unsigned n =
-      rte_ring_sc_dequeue_burst(slot.to_vm, reinterpret_cast<void**>(slot.pending.data()), kBurst, nullptr);
+  slot.pending_count = static_cast<uint16_t>(
+      rte_ring_sc_dequeue_burst(slot.to_vm, reinterpret_cast<void**>(slot.pending.data()), kBurst, nullptr));
+  FreeUnreadablePending(index, slot);
+}
+
+void VhostForwarder::FreeUnreadablePending(uint32_t index, Slot& slot) {
+  rte_mbuf** pending = slot.pending.data() + slot.pending_start;
   uint16_t kept = 0;
   uint32_t stale = 0;
-  for (unsigned i = 0; i < n; ++i) {
-    rte_mbuf* m = slot.pending[i];
+  for (uint16_t i = 0; i < slot.pending_count; ++i) {
+    rte_mbuf* m = pending[i];
     // A zero-copy packet a previous vswitch-vhost instance made (before a restart) points
-    // into guest memory this process never mapped: free it (its shared info is in
-    // hugepage memory, still allocated) without reading it.
+    // into guest memory this process never mapped; one whose chain went back to its guest
+    // when its ring stopped (revoked, zero_copy.h) points into buffers the guest may have
+    // rewritten since. Free it (its shared info is in hugepage memory, still allocated)
+    // without reading it.
     if (!vhost::ExternalBuffersAreOurs(m)) {
       rte_pktmbuf_free(m);
       ++stale;
       continue;
     }
-    slot.pending[kept++] = m;
+    pending[kept++] = m;
   }
   slot.pending_count = kept;
   if (stale > 0) {
@@ -457,7 +471,10 @@ void VhostForwarder::SyncDropCounters(uint32_t index, Slot& slot) {
 
 void VhostForwarder::Shutdown() {
   for (size_t i = 0; i < slots_.size(); ++i) {
+    // Frames for guests die with this instance (a new one drains to_vm too): freed now,
+    // their zero-copy chains go back to their guests before the sockets close.
     FreePending(slots_[i]);
+    if (slots_[i].to_vm != nullptr) (void)DrainRing(slots_[i].to_vm);
     state_.devices[i].vid.store(-1);
     state_.devices[i].state.store(static_cast<uint32_t>(DeviceState::kUnused));
   }

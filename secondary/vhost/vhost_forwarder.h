@@ -114,6 +114,8 @@ class VhostForwarder final : public SleepHooks {
   // Takes the next burst of to_vm into `pending`, freeing unread what this process
   // cannot read (zero-copy buffers of an earlier vhost instance).
   void TakeToVm(uint32_t index, Slot& slot);
+  // Frees unread the pending frames this process must not read (ExternalBuffersAreOurs).
+  void FreeUnreadablePending(uint32_t index, Slot& slot);
   void FreePending(Slot& slot);
 
   vhost::Driver& driver_;
@@ -124,6 +126,7 @@ class VhostForwarder final : public SleepHooks {
   MappingPublisher* publisher_;
   uint64_t next_sync_ns_ = 0;
   bool handed_off_ = false;
+  uint64_t seen_revocations_ = 0;  // vhost::ZeroCopyRevocations() at the last check
   int wake_fd_ = -1;
   int switching_wake_fd_ = -1;
   struct ArmedQueue {

@@ -347,6 +347,7 @@ int main(int argc, char** argv) {
     });
     for (const auto& path : o.sockets) (void)driver.Unregister(path);
     releaser.join();
+    std::printf("HARNESS_EVENT stopped pool_in_use=%u\n", rte_mempool_in_use_count(pool));
     driver.SessionStop();
     rc = c.rx_bad == 0 ? 0 : 3;
   }

@@ -364,6 +364,35 @@ TEST_F(ZeroCopyTest, RingStopOrphansInFlightBuffers) {
   ASSERT_TRUE(zc_.Enable(kSize));
 }
 
+// A ring whose front-end resumes from its base (GET_VRING_BASE past the drain bound):
+// every chain goes back, held ones included, each exactly once; the held ones are
+// revoked (this process no longer reads them) and stay orphans until freed.
+TEST_F(ZeroCopyTest, StopReturningHeldReturnsEveryChainOnceAndRevokesTheHeldOnes) {
+  const uint16_t h0 = q_->AddReadableBytes(Tx(1000));
+  const uint16_t h1 = q_->AddReadableBytes(Tx(1000));
+  q_->Publish(h0);
+  q_->Publish(h1);
+  rte_mbuf* pkts[2];
+  ASSERT_EQ(Dequeue(pkts, 2), 2u);
+  rte_pktmbuf_free(pkts[1]);  // done: returned as usual
+  ASSERT_TRUE(ExternalBuffersAreOurs(pkts[0]));
+  const uint64_t revocations = ZeroCopyRevocations();
+  EXPECT_EQ(zc_.StopReturningHeld([&](uint16_t h) { ring_.PutUsed(h, 0); }), 1u);
+  (void)ring_.PublishUsed();
+  ASSERT_EQ(q_->UsedIdx(), 2) << "both chains back to the guest";
+  EXPECT_EQ(q_->Used(0).id, h1);
+  EXPECT_EQ(q_->Used(1).id, h0);
+  EXPECT_FALSE(zc_.enabled());
+  EXPECT_FALSE(ExternalBuffersAreOurs(pkts[0])) << "revoked: freed unread from now on";
+  EXPECT_EQ(ZeroCopyRevocations(), revocations + 1);
+  EXPECT_EQ(zc_.orphans(), 1u);
+  rte_pktmbuf_free(pkts[0]);
+  EXPECT_EQ(zc_.ReapOrphans(), 1u);
+  (void)ring_.PublishUsed();
+  EXPECT_EQ(q_->UsedIdx(), 2) << "and never a second time";
+  ASSERT_TRUE(zc_.Enable(kSize));
+}
+
 // A queue that goes away (the process leaves, the Driver is destroyed) while another
 // process still holds one of its buffers: the shared info stays allocated, so that
 // process's later free decrements memory nobody reuses.

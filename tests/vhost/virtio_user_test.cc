@@ -391,6 +391,7 @@ TEST_F(ZeroCopyRingStopTest, BuffersHeldAtAStopAreReturnedOnceAndNothingIsSentTw
       << "half the queue was held by reference when the ring stopped\n" << r.first_log;
   EXPECT_TRUE(EveryFrameOnce(r)) << r.first_log << "\n---\n" << r.second_log;
   EXPECT_EQ(r.first_log.find("still held after"), std::string::npos) << r.first_log;
+  EXPECT_NE(r.first_log.find("stopped pool_in_use=0"), std::string::npos) << "every mbuf back\n" << r.first_log;
   // The guest's TX ring was not starved: thousands of frames after the restart.
   EXPECT_GT(r.after_restart, 2000u) << r.second_log << r.testpmd_log;
 }
@@ -402,6 +403,7 @@ TEST_F(ZeroCopyRingStopTest, BuffersHeldPastTheBoundAreReturnedAnywayAndSaidSo) 
   EXPECT_NE(r.first_log.find("zero_copy_in_flight=128"), std::string::npos) << r.first_log;
   EXPECT_NE(r.first_log.find("ring stopped with 128 zero-copy buffer(s) still held after 1000 ms"),
             std::string::npos) << r.first_log;
+  EXPECT_NE(r.first_log.find("stopped pool_in_use=0"), std::string::npos) << "every mbuf back\n" << r.first_log;
   EXPECT_TRUE(EveryFrameOnce(r)) << r.first_log << "\n---\n" << r.second_log;
   EXPECT_GT(r.after_restart, 2000u) << r.second_log << r.testpmd_log;
 }

@@ -18,12 +18,21 @@ uint64_t ZeroCopyInstance() {
   return instance;
 }
 
+namespace {
+std::atomic<uint64_t> g_revocations{0};
+}  // namespace
+
+uint64_t ZeroCopyRevocations() { return g_revocations.load(std::memory_order_acquire); }
+
+void CountZeroCopyRevocation() { g_revocations.fetch_add(1, std::memory_order_release); }
+
 bool ExternalBuffersAreOurs(const rte_mbuf* m) {
   const uint64_t self = ZeroCopyInstance();
   for (const rte_mbuf* seg = m; seg != nullptr; seg = seg->next) {
     if (!RTE_MBUF_HAS_EXTBUF(seg)) continue;
     const auto* shared = reinterpret_cast<const ZeroCopyShared*>(seg->shinfo);
-    if (shared == nullptr || shared->owner != self) return false;
+    // Atomic, relaxed (a plain load): a stopping ring may revoke it meanwhile.
+    if (shared == nullptr || __atomic_load_n(&shared->owner, __ATOMIC_RELAXED) != self) return false;
   }
   return true;
 }

@@ -20,10 +20,19 @@
 //   - each slot holds a reference to the mappings its buffers lie in, so a region that
 //     the front-end removes (SET_MEM_TABLE, REM_MEM_REG, disconnect) is unmapped only
 //     when its last in-flight buffer is freed;
-//   - when the ring stops with buffers in flight they are orphaned: their used elements
-//     are never written (the front-end resets or restores the ring from its base); the
-//     orphan keeps its mappings and its hugepage memory until its refcnt is back to 1
-//     (ReapOrphans), and a table still referenced at exit is left allocated, not freed.
+//   - when the ring stops (docs/architecture.md "When a ring stops"), what the base
+//     means decides: the base we give GET_VRING_BASE, or the used index a client-mode
+//     front-end resumes from after we leave, tells the front-end every chain before it
+//     is done. So a ring whose front-end resumes (GET_VRING_BASE, our socket
+//     unregistered) first waits, bounded (Device::DrainZeroCopy), for its buffers to be
+//     freed and writes their used elements; at the bound the held ones are returned
+//     anyway and revoked (StopReturningHeld): the guest loses no buffer and no chain is
+//     read twice, and a frame still held past the bound may carry bytes the guest wrote
+//     since, so vswitch-vhost frees revoked frames unread. A ring whose front-end is gone
+//     (disconnect) or moved the ring away writes nothing (Stop): its buffers are
+//     orphaned. Either way an orphan keeps its mappings and its hugepage memory until its
+//     refcnt is back to 1 (ReapOrphans), and a table still referenced at exit is left
+//     allocated, not freed.
 // Freeing a zero-copy mbuf is safe anywhere and at any time (it only touches the shared
 // info); reading one needs the guest memory mapped at the same address: in this process
 // while the Driver lives, elsewhere through a MappingSharer (guest_mapping.h).
@@ -50,6 +59,12 @@ struct alignas(64) ZeroCopyShared {
   uint64_t owner;                   // ZeroCopyInstance() of the process that made it
 };
 static_assert(offsetof(ZeroCopyShared, shinfo) == 0);
+
+// How many times a stopping ring of this process revoked held zero-copy buffers
+// (ZeroCopyQueue::StopReturningHeld): a holder that sees it change re-checks its frames
+// with ExternalBuffersAreOurs.
+[[nodiscard]] uint64_t ZeroCopyRevocations();
+void CountZeroCopyRevocation();
 
 // This process's tag in ZeroCopyShared::owner: random, so a restarted vswitch-vhost (same
 // binary, maybe the same pid) tells its own mbufs from those a previous instance left.
@@ -196,9 +211,10 @@ class ZeroCopyQueue {
     const uint32_t held = in_flight_.size();
     for (uint16_t h : in_flight_) {
       put_used(h);
-      current_->slots[h].shared->owner = kRevokedOwner;
+      __atomic_store_n(&current_->slots[h].shared->owner, kRevokedOwner, __ATOMIC_RELAXED);
     }
     Retire();
+    if (held > 0) CountZeroCopyRevocation();
     return held;
   }
   // The owner tag of a revoked slot (ZeroCopyInstance() is never 0).
