@@ -18,6 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include <rte_eal.h>
+#include <rte_mbuf.h>
+
 #include "driver.h"
 #include "feature_bits.h"
 #include "message.h"
@@ -32,6 +35,30 @@ namespace {
 using namespace std::chrono_literals;
 using test::TempDir;
 using test::WaitFor;
+
+// EAL in-process with --no-huge, for the zero-copy test's mbufs and shared infos.
+rte_mempool* g_pool = nullptr;
+class Eal : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    prefix_ = test::UniqueName("vshproto");
+    std::vector<std::string> args = {"test", "--no-huge", "--no-pci", "-m", "64", "-l", "0",
+                                     "--file-prefix=" + prefix_, "--log-level=lib.eal:error"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
+    g_pool = rte_pktmbuf_pool_create("proto", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    ASSERT_NE(g_pool, nullptr);
+  }
+  void TearDown() override {
+    rte_eal_cleanup();
+    test::RemoveDpdkLeftovers(prefix_);
+  }
+
+ private:
+  std::string prefix_;
+};
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new Eal);
 
 int CountFds() {
   int n = 0;
@@ -575,6 +602,119 @@ TEST_F(ProtocolTest, ClientModeReconnectsAndNoReconnectFails) {
   }
   close(lfd);
   EXPECT_EQ(driver_.Unregister(path), 0);
+}
+
+
+// GET_VRING_BASE on a guest TX ring whose zero-copy buffers a consumer still holds
+// (docs/architecture.md "When a ring stops"): the reply waits until they are freed and
+// comes with their used elements written, so the base is also the used index; past the
+// bound they are returned anyway. Either way each chain is used exactly once.
+class ZeroCopyVringBaseTest : public ProtocolTest {
+ protected:
+  static constexpr uint16_t kChains = 4;
+  static constexpr uint64_t kGpa = 0x40000000;  // GuestRam::Region
+
+  // Vring 1 (guest TX) as SetUpVrings placed it: desc, used at +0x2000, avail at +0x1000.
+  VirtqDesc* Desc() { return reinterpret_cast<VirtqDesc*>(ram_.base + 0x20000); }
+  VirtqAvail* Avail() { return reinterpret_cast<VirtqAvail*>(ram_.base + 0x20000 + 0x1000); }
+  VirtqUsed* Used() { return reinterpret_cast<VirtqUsed*>(ram_.base + 0x20000 + 0x2000); }
+
+  // Connects with dequeue zero-copy, posts kChains 1000-byte frames and takes them all
+  // by reference into `pkts`. Returns the vid.
+  int TakeByReference(rte_mbuf** pkts) {
+    const std::string path = dir_ / "zc.sock";
+    EXPECT_EQ(driver_.Register(path, kRegisterDequeueZeroCopy), 0);
+    fe_ = std::make_unique<FrontEnd>(path);
+    Negotiate(*fe_);
+    SetMemTable(*fe_, ram_);
+    SetUpVrings(*fe_, ram_, efds_);
+    EXPECT_TRUE(WaitFor([&] { return new_devices_.load() == 1; }, 3s));
+    for (uint16_t i = 0; i < kChains; ++i) {
+      const uint64_t off = 0x100000 + i * 0x1000;
+      std::memset(ram_.base + off, 0, 12);  // virtio-net header (mergeable: 12 bytes)
+      std::memset(ram_.base + off + 12, 0x40 + i, 1000);
+      Desc()[i] = VirtqDesc{kGpa + off, 12 + 1000, 0, 0};
+      Avail()->ring[i] = i;
+    }
+    __atomic_store_n(&Avail()->idx, kChains, __ATOMIC_RELEASE);
+    const int vid = last_new_.load();
+    EXPECT_EQ(driver_.DequeueBurst(vid, 1, g_pool, pkts, 32), kChains);
+    EXPECT_EQ(driver_.GetQueueStats(vid, 1)->zero_copy.Get(), kChains) << "all by reference";
+    EXPECT_EQ(__atomic_load_n(&Used()->idx, __ATOMIC_ACQUIRE), 0) << "held: none used yet";
+    return vid;
+  }
+
+  // GET_VRING_BASE 1 while another thread frees `pkts` after `release`; returns the base
+  // and, in *used_at_reply, the used index the guest saw when the reply arrived.
+  uint32_t GetBaseWhileHeld(rte_mbuf** pkts, std::chrono::milliseconds release, uint16_t* used_at_reply,
+                            std::chrono::milliseconds* took) {
+    std::thread holder([&] {
+      std::this_thread::sleep_for(release);
+      for (uint16_t i = 0; i < kChains; ++i) rte_pktmbuf_free(pkts[i]);
+    });
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(fe_->SendState(Request::kGetVringBase, 1, 0));
+    auto reply = fe_->Recv();
+    *took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    *used_at_reply = __atomic_load_n(&Used()->idx, __ATOMIC_ACQUIRE);
+    holder.join();
+    VringState state{~0u, ~0u};
+    EXPECT_TRUE(reply && reply->size() == sizeof(state));
+    if (reply && reply->size() == sizeof(state)) std::memcpy(&state, reply->data(), sizeof(state));
+    EXPECT_EQ(state.index, 1u);
+    return state.num;
+  }
+
+  // Each posted chain exactly once in the used ring.
+  ::testing::AssertionResult EachChainUsedOnce() {
+    const uint16_t n = __atomic_load_n(&Used()->idx, __ATOMIC_ACQUIRE);
+    std::vector<int> times(kChains, 0);
+    for (uint16_t i = 0; i < n; ++i) {
+      const uint32_t id = Used()->ring[i].id;
+      if (id >= kChains) return ::testing::AssertionFailure() << "used id " << id << " never posted";
+      ++times[id];
+    }
+    for (uint16_t i = 0; i < kChains; ++i) {
+      if (times[i] != 1) return ::testing::AssertionFailure() << "chain " << i << " used " << times[i] << " time(s)";
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  void TearDown() override {
+    fe_.reset();
+    for (int e : efds_) close(e);
+    ProtocolTest::TearDown();
+  }
+
+  GuestRam ram_;
+  std::unique_ptr<FrontEnd> fe_;
+  std::vector<int> efds_;
+};
+
+TEST_F(ZeroCopyVringBaseTest, ReplyWaitsForHeldBuffersAndTheBaseIsTheUsedIndex) {
+  rte_mbuf* pkts[32];
+  (void)TakeByReference(pkts);
+  uint16_t used = 0;
+  std::chrono::milliseconds took{};
+  const uint32_t base = GetBaseWhileHeld(pkts, 200ms, &used, &took);
+  EXPECT_EQ(base, kChains);
+  EXPECT_EQ(used, kChains) << "the reply came before the held chains were returned";
+  EXPECT_GE(took, 150ms) << "it waited for the holder";
+  EXPECT_TRUE(EachChainUsedOnce());
+}
+
+TEST_F(ZeroCopyVringBaseTest, PastTheBoundHeldChainsAreReturnedAnywayAndCounted) {
+  rte_mbuf* pkts[32];
+  const int vid = TakeByReference(pkts);
+  uint16_t used = 0;
+  std::chrono::milliseconds took{};
+  const uint32_t base = GetBaseWhileHeld(pkts, 1500ms, &used, &took);
+  EXPECT_EQ(base, kChains);
+  EXPECT_EQ(used, kChains) << "returned at the bound, before the holder let go";
+  EXPECT_LT(took, 1400ms);
+  EXPECT_GE(took, 900ms);
+  EXPECT_EQ(driver_.GetQueueStats(vid, 1)->zero_copy_returned_held.Get(), kChains);
+  EXPECT_TRUE(EachChainUsedOnce()) << "and not a second time when they were freed";
 }
 
 }  // namespace
