@@ -320,16 +320,17 @@ void Device::SetVringCall(Virtqueue& q, uint64_t value, std::vector<UniqueFd>& f
 
 void Device::Leave() {
   Stop();
-  for (uint32_t i = 1; i < kMaxVrings; i += 2) DrainZeroCopy(queues_[i]);
+  // One bound for the whole device: the queues' holders let go in parallel.
+  const auto deadline = std::chrono::steady_clock::now() + kZeroCopyDrainBound;
+  for (uint32_t i = 1; i < kMaxVrings; i += 2) DrainZeroCopy(queues_[i], deadline);
 }
 
-void Device::DrainZeroCopy(Virtqueue& q) {
+void Device::DrainZeroCopy(Virtqueue& q, std::chrono::steady_clock::time_point deadline) {
   // The base we reply with tells the front-end that every chain before it is done
   // (vhost-user.rst GET_VRING_BASE: in-flight requests are drained before the reply;
   // QEMU takes the base as its last_avail_idx). A chain still held has no used element
   // yet: replying without it loses the guest that buffer, and a front-end that resumes
   // from the used index (virtio-user reconnecting, SplitRing::Init) sends it again.
-  const auto deadline = std::chrono::steady_clock::now() + kZeroCopyDrainBound;
   auto put_used = [&q](uint16_t head) { q.ring.PutUsed(head, 0); };
   for (;;) {
     {
@@ -362,7 +363,7 @@ uint32_t Device::GetVringBase(uint32_t index) {
   // of it first (DPDK does the same), then the ring is torn down.
   Stop();
   Virtqueue& q = queues_[index];
-  DrainZeroCopy(q);
+  DrainZeroCopy(q, std::chrono::steady_clock::now() + kZeroCopyDrainBound);
   std::lock_guard lock(q.mutex);
   const uint32_t base = q.ring.valid() ? q.ring.last_avail_idx() : q.base;
   q.base = static_cast<uint16_t>(base);

@@ -130,11 +130,11 @@ class Device {
   [[nodiscard]] ProtocolError SetVringKick(Virtqueue& q, uint64_t value, std::vector<UniqueFd>& fds);
   void SetVringCall(Virtqueue& q, uint64_t value, std::vector<UniqueFd>& fds);
   [[nodiscard]] uint32_t GetVringBase(uint32_t index);
-  // A stopped ring whose front-end resumes from its base (see zero_copy.h): waits, at
-  // most kZeroCopyDrainBound, for its zero-copy buffers to be freed, writing each used
-  // element as it is; then returns the ones still held anyway. Never holds q.mutex
-  // while it sleeps: a burst only ever try_locks it.
-  void DrainZeroCopy(Virtqueue& q);
+  // A stopped ring whose front-end resumes from its base (see zero_copy.h): waits, until
+  // `deadline` at most, for its zero-copy buffers to be freed, writing each used element
+  // as it is; then returns the ones still held anyway. Never holds q.mutex while it
+  // sleeps (EnableGuestNotification is the one datapath call that waits for it).
+  void DrainZeroCopy(Virtqueue& q, std::chrono::steady_clock::time_point deadline);
   void SetVringEnable(uint32_t index, bool enable);
 
   // Translates q's ring addresses in the current memory table. Caller holds q.mutex.
