@@ -129,8 +129,9 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
   forwarder.SetWakeFds(-1, -1);
   // Frames held here first: unregistering gives each guest its zero-copy chains back
   // (Device::Leave) and would otherwise wait for these.
-  forwarder.Shutdown();
+  forwarder.FreeHeldFrames();
   for (const std::string& path : o.socket_files) (void)driver.Unregister(path);
+  forwarder.Shutdown();
   return rt.exit_reason().empty() || rt.orderly_exit() ? 0 : 1;
 }
 

@@ -469,12 +469,16 @@ void VhostForwarder::SyncDropCounters(uint32_t index, Slot& slot) {
   }
 }
 
+void VhostForwarder::FreeHeldFrames() {
+  for (Slot& slot : slots_) {
+    FreePending(slot);
+    if (slot.to_vm != nullptr) (void)DrainRing(slot.to_vm);
+  }
+}
+
 void VhostForwarder::Shutdown() {
   for (size_t i = 0; i < slots_.size(); ++i) {
-    // Frames for guests die with this instance (a new one drains to_vm too): freed now,
-    // their zero-copy chains go back to their guests before the sockets close.
     FreePending(slots_[i]);
-    if (slots_[i].to_vm != nullptr) (void)DrainRing(slots_[i].to_vm);
     state_.devices[i].vid.store(-1);
     state_.devices[i].state.store(static_cast<uint32_t>(DeviceState::kUnused));
   }

@@ -66,6 +66,10 @@ class VhostForwarder final : public SleepHooks {
   [[nodiscard]] uint64_t MaxSleepUs() override;
   void Disarm() override;
 
+  // Frees the frames held for guests, in `pending` and on every to_vm ring (at exit,
+  // after the datapath stopped and before the sockets are unregistered: their zero-copy
+  // chains then go back to their guests at once; the next instance drains to_vm anyway).
+  void FreeHeldFrames();
   // Frees held packets and marks every slot unused (at exit).
   void Shutdown();
 
