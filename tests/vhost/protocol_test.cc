@@ -711,8 +711,7 @@ TEST_F(ZeroCopyVringBaseTest, PastTheBoundHeldChainsAreReturnedAnywayAndCounted)
   const uint32_t base = GetBaseWhileHeld(pkts, 1500ms, &used, &took);
   EXPECT_EQ(base, kChains);
   EXPECT_EQ(used, kChains) << "returned at the bound, before the holder let go";
-  EXPECT_LT(took, 1400ms);
-  EXPECT_GE(took, 900ms);
+  EXPECT_GE(took, 900ms) << "it waited for the bound";
   EXPECT_EQ(driver_.GetQueueStats(vid, 1)->zero_copy_returned_held.Get(), kChains);
   EXPECT_TRUE(EachChainUsedOnce()) << "and not a second time when they were freed";
 }
