@@ -1,4 +1,4 @@
-// Dequeue zero-copy (design.md "Dequeue zero-copy", DPDK 16.11's
+// Dequeue zero-copy (docs/architecture.md "Dequeue zero-copy across processes", DPDK 16.11's
 // RTE_VHOST_USER_DEQUEUE_ZERO_COPY without its faults). A guest TX packet at or above
 // `threshold` bytes becomes an mbuf chain whose first segment holds a copy of the
 // packet's first kCopiedHead bytes (the headers a switch parses and may rewrite, safe
