@@ -278,6 +278,76 @@ TEST_F(ProtocolTest, GoodDeviceStartsAndReportsItsState) {
   for (int e : efds) close(e);
 }
 
+// vhost-user.rst "Migration": the front-end starts and stops dirty logging by setting
+// and clearing VHOST_F_LOG_ALL with SET_FEATURES while the device runs. That alone must
+// not restart the device (no destroy_device/new_device, which the application takes for
+// a reconnect), yet the log must follow the bit: used-ring writes are marked while it is
+// set and not after it is cleared.
+TEST_F(ProtocolTest, LogAllTogglesDirtyLoggingWithoutRestartingTheDevice) {
+  const std::string path = dir_ / "migrating.sock";
+  ASSERT_EQ(driver_.Register(path, 0), 0);
+  GuestRam ram;
+  FrontEnd fe(path);
+  ASSERT_TRUE(fe.connected());
+  Negotiate(fe);
+  SetMemTable(fe, ram);
+  std::vector<int> efds;
+  SetUpVrings(fe, ram, efds);
+  ASSERT_TRUE(WaitFor([&] { return new_devices_.load() == 1; }, 3s));
+  const int vid = last_new_.load();
+
+  // What QEMU sends when migration starts: the log, the rings' log flag, then LOG_ALL.
+  constexpr size_t kLogSize = 64 << 10;  // one bit per 4 KiB page: covers 2 GiB of GPA
+  const int log_fd = memfd_create("vsw-dirty-log", MFD_CLOEXEC);
+  ASSERT_EQ(ftruncate(log_fd, kLogSize), 0);
+  auto* log = static_cast<uint8_t*>(mmap(nullptr, kLogSize, PROT_READ | PROT_WRITE, MAP_SHARED, log_fd, 0));
+  ASSERT_NE(log, MAP_FAILED);
+  const LogDescription desc{kLogSize, 0};
+  ASSERT_TRUE(fe.Send(Request::kSetLogBase, &desc, sizeof(desc), {log_fd}));
+  EXPECT_EQ(fe.RecvU64(), 0u);
+  const uint64_t ring = reinterpret_cast<uint64_t>(ram.base) + 0x10000;
+  const uint64_t used_gpa = ram.Region().guest_phys_addr + 0x10000 + 0x2000;
+  const VringAddr logged{0, kVringAddrFlagLog, ring, ring + 0x2000, ring + 0x1000, used_gpa};
+  ASSERT_TRUE(fe.Send(Request::kSetVringAddr, &logged, sizeof(logged)));
+  auto used_page_marked = [&] {
+    const uint64_t page = used_gpa / kLogPageSize;
+    return (log[page / 8] >> (page % 8) & 1) != 0;
+  };
+  ASSERT_TRUE(fe.SendU64(Request::kSetFeatures, kGuestFeatures | Bit(feature::kLogAll), {},
+                         kVersion | kFlagNeedReply));
+  EXPECT_EQ(fe.RecvU64(), 0u);
+  EXPECT_EQ(destroyed_.load(), 0) << "setting VHOST_F_LOG_ALL restarted the device";
+  EXPECT_EQ(new_devices_.load(), 1);
+  EXPECT_TRUE(driver_.IsReady(vid));
+  uint64_t features = 0;
+  ASSERT_EQ(driver_.GetNegotiatedFeatures(vid, &features), 0);
+  EXPECT_EQ(features, kGuestFeatures | Bit(feature::kLogAll));
+  // A used-ring write (the flags word) now lands in the log.
+  EXPECT_FALSE(used_page_marked());
+  ASSERT_EQ(driver_.EnableGuestNotification(vid, 0, 1), 0);
+  EXPECT_TRUE(used_page_marked()) << "dirty logging did not start with VHOST_F_LOG_ALL";
+
+  // Migration cancelled: LOG_ALL cleared, logging stops, still no restart.
+  ASSERT_TRUE(fe.SendU64(Request::kSetFeatures, kGuestFeatures, {}, kVersion | kFlagNeedReply));
+  EXPECT_EQ(fe.RecvU64(), 0u);
+  std::memset(log, 0, kLogSize);
+  ASSERT_EQ(driver_.EnableGuestNotification(vid, 0, 0), 0);
+  EXPECT_FALSE(used_page_marked()) << "dirty logging went on after VHOST_F_LOG_ALL was cleared";
+  EXPECT_EQ(destroyed_.load(), 0) << "clearing VHOST_F_LOG_ALL restarted the device";
+  EXPECT_EQ(new_devices_.load(), 1);
+  EXPECT_TRUE(driver_.IsReady(vid));
+
+  // Any other feature change on a running device still stops it (the rings were set up
+  // for the old features).
+  ASSERT_TRUE(fe.SendU64(Request::kSetFeatures, kGuestFeatures & ~Bit(feature::kNetMrgRxbuf), {},
+                         kVersion | kFlagNeedReply));
+  EXPECT_EQ(fe.RecvU64(), 0u);
+  EXPECT_EQ(destroyed_.load(), 1);
+  munmap(log, kLogSize);
+  close(log_fd);
+  for (int e : efds) close(e);
+}
+
 // Each hostile input on its own connection: closed, counted, nothing leaked, and the
 // good device on the other socket unaffected.
 TEST_F(ProtocolTest, HostileFrontEndIsClosedCountedAndIsolated) {

@@ -203,7 +203,16 @@ ProtocolError Device::SetFeatures(uint64_t features) {
         static_cast<unsigned long long>(features), static_cast<unsigned long long>(offered_features_));
     return ProtocolError::kBadFeatures;
   }
-  if (running_ && features != features_) Stop();
+  // vhost-user.rst "Migration": the front-end starts and stops dirty logging by setting
+  // and clearing VHOST_F_LOG_ALL on a running device. Only the log follows that bit
+  // (UpdateQueue below); a restart would tell the application the guest reconnected.
+  // Any other change redefines the rings: stop first.
+  const uint64_t changed = features ^ features_;
+  if (running_ && (changed & ~Bit(feature::kLogAll)) != 0) Stop();
+  if (running_ && changed != 0) {
+    Log(LogLevel::kInfo, "VHOST_CONFIG: (%d) dirty logging %s (VHOST_F_LOG_ALL)", vid_,
+        Has(features, feature::kLogAll) ? "started" : "stopped");
+  }
   features_ = features;
   features_set_ = true;
   for (auto& q : queues_) {
