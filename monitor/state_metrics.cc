@@ -207,6 +207,10 @@ void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamil
   auto connections = CounterFamily(metrics::kDeviceConnections,
                              "Times a frontend connected and the device became ready. A rise "
                              "without a VM restart means the frontend reconnected.");
+  auto refused = CounterFamily(metrics::kDeviceRefusedConnections,
+                         "Front-ends refused because the device's socket already had a live "
+                         "connection (one front-end per socket). Non-zero: two VMs or two "
+                         "processes are configured with the same socket path.");
   auto mac = GaugeFamily(metrics::kDeviceMacInfo,
                    "Always 1 once the switching secondary learned the device's MAC; labels "
                    "give the MAC and the VLAN tag assigned to the device.");
@@ -237,6 +241,7 @@ void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamil
       }
       queue_pairs.Add(labels, static_cast<uint64_t>(Load(dev.queue_pairs)));
       connections.Add(labels, Load(dev.connections));
+      refused.Add(labels, Load(dev.refused_connections));
       const DeviceL2& l2 = state.l2[i];
       if (Load(l2.learned) != 0) {
         mac.Add({{"device", id}, {"mac", MacToString(Load(l2.mac))},
@@ -267,6 +272,7 @@ void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamil
   feature.MoveTo(out);
   queue_pairs.MoveTo(out);
   connections.MoveTo(out);
+  refused.MoveTo(out);
   mac.MoveTo(out);
   q.packets.MoveTo(out);
   q.bytes.MoveTo(out);

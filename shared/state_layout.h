@@ -24,8 +24,8 @@ inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // 2: DeviceL2::connection. 3: guest memory mappings table and its acknowledgement,
 // zero-copy counters, DropReason::kStaleZeroCopy. 4: doorbells. 5:
 // ConfigSnapshot::port_rx_wake_fds. 6: direct guest-to-guest (DirectPolicy,
-// DeviceCounters::direct_rx/direct_tx).
-inline constexpr uint32_t kLayoutVersion = 6;
+// DeviceCounters::direct_rx/direct_tx). 7: DeviceInfo::refused_connections.
+inline constexpr uint32_t kLayoutVersion = 7;
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -78,6 +78,8 @@ struct alignas(kCacheLine) DeviceInfo {
   std::atomic<uint32_t> queue_pairs;  // enabled queue pairs
   std::atomic<uint32_t> client_mode;  // 1: vswitch connects to the frontend
   std::atomic<uint64_t> connections;  // new_device count
+  // Front-ends refused because the socket already had a live connection (server mode).
+  std::atomic<uint64_t> refused_connections;
 };
 
 // Written by the switching secondary: what it learned about the device.
@@ -234,6 +236,8 @@ static_assert(std::is_standard_layout_v<SharedState>);
 static_assert(sizeof(RoleSlot) == kCacheLine);
 static_assert(sizeof(DeviceL2) == kCacheLine);
 static_assert(sizeof(DeviceInfo) % kCacheLine == 0);
+static_assert(sizeof(DeviceInfo) == 3 * kCacheLine);
+static_assert(offsetof(DeviceInfo, refused_connections) == 144);
 static_assert(sizeof(QueueCounters) % kCacheLine == 0);
 static_assert(sizeof(PortCounters) % kCacheLine == 0);
 static_assert(offsetof(SharedState, magic) == 0);

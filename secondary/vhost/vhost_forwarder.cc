@@ -156,6 +156,16 @@ int VhostForwarder::OnVringStateChanged(int vid, uint16_t queue_id, int enable) 
   return 0;
 }
 
+void VhostForwarder::OnConnectionRefused(const std::string& path) {
+  const int index = SlotOf(path);
+  if (index < 0) return;
+  // The session thread is this field's only writer.
+  Bump(state_.devices[index].refused_connections);
+  VSW_LOG(WARNING, "device %d (%s): a second front-end was refused, the first keeps the device "
+          "(%llu refused so far)", index, path.c_str(),
+          static_cast<unsigned long long>(state_.devices[index].refused_connections.load()));
+}
+
 void VhostForwarder::WakeDatapath() {
   const uint64_t one = 1;
   for (int fd : {wake_fd_, switching_wake_fd_}) {

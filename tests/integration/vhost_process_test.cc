@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <thread>
 
 
@@ -237,6 +238,53 @@ TEST_F(VhostProcessTest, StaleFramesAreNotDeliveredToTheNextGuest) {
   EXPECT_TRUE(WaitFor([&] { return group.Status(".devices[0].rx_packets") == "20"; }, std::chrono::seconds(5)));
   EXPECT_TRUE(WaitFor([&] { return guest.LastStat("RX-packets:") == 20; }, std::chrono::seconds(5)))
       << guest.LastStat("RX-packets:");
+}
+
+// vhost-user is one front-end per socket: a second testpmd on device 0's socket while
+// the first is connected is refused (closed at once: its virtio-user port fails to
+// probe), counted and logged; the first keeps forwarding; once the first has gone, the
+// next front-end on that socket is served.
+TEST_F(VhostProcessTest, SecondFrontEndOnASocketIsRefusedAndTheFirstKeepsForwarding) {
+  constexpr const char* kSecondMac = "02:00:00:00:00:0b";
+  TestGroup group;
+  StartGroup(group);
+  const std::map<std::string, std::string> device0 = {{"device", "0"}};
+  {
+    VirtioUser first(group.dir(), group.socket(0), "txonly", kGuestMac);
+    ASSERT_TRUE(WaitReady(group, 0)) << group.Log("vhost") << first.process().Log();
+    {
+      VirtioUser second(group.dir(), group.socket(0), "txonly", kSecondMac);
+      EXPECT_TRUE(WaitFor([&] { return group.Log("vhost").find("refused a second front-end") != std::string::npos; },
+                          std::chrono::seconds(20)))
+          << group.Log("vhost") << second.process().Log();
+      const std::string log = group.Log("vhost");
+      EXPECT_NE(log.find(group.socket(0) + ": refused a second front-end"), std::string::npos) << log;
+      // testpmd's virtio-user port fails: the back-end closed the socket during setup.
+      EXPECT_TRUE(WaitFor([&] { return second.process().Log().find("Failed to") != std::string::npos; },
+                          std::chrono::seconds(20)))
+          << second.process().Log();
+      EXPECT_TRUE(WaitFor([&] { return group.Metric("vswitch_device_refused_connections_total", device0) == 1.0; },
+                          std::chrono::seconds(5)))
+          << group.Metric("vswitch_device_refused_connections_total", device0);
+      // The first still owns the device: what arrives on from_vm (emptied first: nobody
+      // consumes it) is its frames, not the second's (a different source MAC).
+      (void)RingProbe(group.prefix(), {"--device", "0", "--dump", "100000", "--timeout-ms", "300"});
+      const CommandResult probe = RingProbe(group.prefix(), {"--device", "0", "--dump", "200"});
+      ASSERT_EQ(probe.exit_code, 0) << probe.output;
+      const auto frames = ProbeFrames(probe.output);
+      ASSERT_EQ(frames.size(), 200u);
+      for (const auto& f : frames) ASSERT_EQ(f, kTxonlyFrame);
+      EXPECT_EQ(group.Metric("vswitch_device_connections_total", device0), 1.0);
+    }
+  }  // the first leaves
+  ASSERT_TRUE(WaitReady(group, 0, "false")) << group.Log("vhost");
+  VirtioUser next(group.dir(), group.socket(0), "txonly", kGuestMac);
+  ASSERT_TRUE(WaitReady(group, 0)) << group.Log("vhost") << next.process().Log();
+  const CommandResult probe = RingProbe(group.prefix(), {"--device", "0", "--dump", "50"});
+  ASSERT_EQ(probe.exit_code, 0) << probe.output;
+  for (const auto& f : ProbeFrames(probe.output)) ASSERT_EQ(f, kTxonlyFrame);
+  EXPECT_EQ(group.Metric("vswitch_device_connections_total", device0), 2.0);
+  EXPECT_EQ(group.Metric("vswitch_device_refused_connections_total", device0), 1.0);
 }
 
 }  // namespace

@@ -100,6 +100,7 @@ TEST(ForwarderRxQueuesTest, OneOfFourPairsEnabledTakesABurstEveryRound) {
       [&](int vid) { return forwarder.OnNewDevice(vid); },
       [&](int vid) { forwarder.OnDestroyDevice(vid); },
       [&](int vid, uint16_t q, int enable) { return forwarder.OnVringStateChanged(vid, q, enable); },
+      [&](const std::string& p) { forwarder.OnConnectionRefused(p); },
   });
   ASSERT_EQ(driver.Register(path, 0), 0);
   ASSERT_EQ(driver.SessionStart(), 0);

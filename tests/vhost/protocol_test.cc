@@ -14,7 +14,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -223,6 +226,10 @@ class ProtocolTest : public ::testing::Test {
       return 0;
     };
     ops.destroy_device = [this](int) { destroyed_.fetch_add(1); };
+    ops.connection_refused = [this](const std::string& path) {
+      std::lock_guard lock(refused_mu_);
+      refused_paths_.push_back(path);
+    };
     driver_.CallbackRegister(ops);
     ASSERT_EQ(driver_.SessionStart(), 0);
   }
@@ -233,6 +240,8 @@ class ProtocolTest : public ::testing::Test {
   TempDir dir_;
   Driver driver_;
   std::atomic<int> new_devices_{0}, destroyed_{0}, last_new_{-1};
+  std::mutex refused_mu_;
+  std::vector<std::string> refused_paths_;
 };
 
 TEST_F(ProtocolTest, GoodDeviceStartsAndReportsItsState) {
@@ -345,6 +354,51 @@ TEST_F(ProtocolTest, LogAllTogglesDirtyLoggingWithoutRestartingTheDevice) {
   EXPECT_EQ(destroyed_.load(), 1);
   munmap(log, kLogSize);
   close(log_fd);
+  for (int e : efds) close(e);
+}
+
+// A device belongs to its socket: a second front-end on a socket that has a live
+// connection would take the device over and leave the first unserved. It is closed at
+// once, counted and reported; the first keeps working; after the first leaves, the next
+// front-end is served.
+TEST_F(ProtocolTest, SecondFrontEndOnALiveSocketIsRefused) {
+  const std::string path = dir_ / "shared.sock";
+  ASSERT_EQ(driver_.Register(path, 0), 0);
+  GuestRam ram;
+  auto first = std::make_unique<FrontEnd>(path);
+  ASSERT_TRUE(first->connected());
+  Negotiate(*first);
+  SetMemTable(*first, ram);
+  std::vector<int> efds;
+  SetUpVrings(*first, ram, efds);
+  ASSERT_TRUE(WaitFor([&] { return new_devices_.load() == 1; }, 3s));
+  const int vid = last_new_.load();
+
+  FrontEnd second(path);
+  ASSERT_TRUE(second.connected());  // the kernel accepts it into the backlog
+  EXPECT_TRUE(second.ClosedByPeer()) << "the second front-end was not closed";
+  EXPECT_EQ(driver_.RefusedConnectionCount(), 1u);
+  {
+    std::lock_guard lock(refused_mu_);
+    EXPECT_EQ(refused_paths_, std::vector<std::string>{path});
+  }
+  EXPECT_EQ(driver_.ConnectionCount(), 1u);
+  // The first still owns a running device and is answered.
+  EXPECT_TRUE(driver_.IsReady(vid));
+  EXPECT_EQ(destroyed_.load(), 0);
+  ASSERT_TRUE(first->Send(Request::kGetFeatures, nullptr, 0));
+  EXPECT_NE(first->RecvU64(), ~0ull);
+
+  // The first leaves: the next front-end gets the device.
+  first.reset();
+  ASSERT_TRUE(WaitFor([&] { return driver_.ConnectionCount() == 0; }, 3s));
+  FrontEnd third(path);
+  ASSERT_TRUE(third.connected());
+  Negotiate(third);
+  SetMemTable(third, ram);
+  SetUpVrings(third, ram, efds);
+  EXPECT_TRUE(WaitFor([&] { return new_devices_.load() == 2; }, 3s));
+  EXPECT_EQ(driver_.RefusedConnectionCount(), 1u);
   for (int e : efds) close(e);
 }
 

@@ -44,6 +44,9 @@ struct DeviceOps {
   std::function<void(int vid)> destroy_device;
   // SET_VRING_ENABLE on a running device.
   std::function<int(int vid, uint16_t queue_id, int enable)> vring_state_changed;
+  // Not in DPDK: a front-end connected to a server socket that already has a live
+  // connection, and was closed at once (Driver::Accept). Optional.
+  std::function<void(const std::string& socket_path)> connection_refused;
 };
 
 // How a device asks the session loop to watch (and drain) its kick eventfds.

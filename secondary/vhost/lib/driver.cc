@@ -315,6 +315,18 @@ void Driver::Accept(Socket& socket) {
   for (;;) {
     UniqueFd fd(accept4(socket.listen_fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) return;
+    if (!socket.connections.empty()) {
+      // vhost-user is one front-end per socket: a device (and its rings in the
+      // application) belongs to the socket, so a second front-end would take it over
+      // from the first. Refuse it: `fd` closes here.
+      refused_.fetch_add(1);
+      Log(LogLevel::kWarning,
+          "VHOST_CONFIG: %s: refused a second front-end: the socket already has a live "
+          "connection (one front-end per socket; it may connect once the first disconnects)",
+          socket.path.c_str());
+      if (ops_.connection_refused) ops_.connection_refused(socket.path);
+      continue;
+    }
     AddConnection(socket, std::move(fd));
   }
 }

@@ -120,6 +120,8 @@ class Driver final : private KickWatcher {
   [[nodiscard]] uint64_t ProtocolErrorCount(ProtocolError reason) const;
   // Connections currently open (all sockets).
   [[nodiscard]] size_t ConnectionCount() const;
+  // Front-ends refused because their server socket already had a live connection.
+  [[nodiscard]] uint64_t RefusedConnectionCount() const { return refused_.load(); }
 
  private:
   struct Socket;
@@ -165,6 +167,7 @@ class Driver final : private KickWatcher {
   std::array<std::atomic<Device*>, kMaxDevices> devices_{};
   std::array<std::unique_ptr<Device>, kMaxDevices> device_storage_;
   std::array<std::atomic<uint64_t>, kProtocolErrorCount> errors_{};
+  std::atomic<uint64_t> refused_{0};
 };
 
 }  // namespace vswitch::vhost
