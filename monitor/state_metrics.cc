@@ -76,8 +76,9 @@ struct QueueFamilies {
       metrics::kDeviceRxRetries,
       "Times a frame toward a guest was retried because the next stage had no room: "
       "stage=switching, the device's to_vm ring was full (--rx-retry, --rx-retry-num, "
-      "--rx-retry-delay); stage=vhost, the guest's RX ring. Rising means the guest reads "
-      "slower than traffic arrives; drops with reason ring_full follow when retries run out.");
+      "--rx-retry-delay); stage=vhost, rounds in which frames held for the guest found no "
+      "free RX buffer. Rising means the guest reads slower than traffic arrives; drops with "
+      "reason ring_full follow when retries run out.");
 
   FamilyBuilder zero_copy = CounterFamily(
       metrics::kZeroCopyPackets,

@@ -391,6 +391,10 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
   if (slot.pending_count > 0 && slot.rx.Next(&q)) {
     rte_mbuf** first = slot.pending.data() + slot.pending_start;
     const uint16_t taken = driver_.EnqueueBurst(vid, static_cast<uint16_t>(2 * q), first, slot.pending_count);
+    // Frames left over wait for the guest's RX buffers, and are offered again next round:
+    // one retry (they are never dropped for want of buffers: to_vm backs up instead, and
+    // vswitch-switching's RX retry and ring_full drops take over).
+    if (taken < slot.pending_count) Bump(counters.vhost_rx[q].retries);
     if (taken > 0) {
       QueueCounters& qc = counters.vhost_rx[q];
       Bump(qc.packets, taken);

@@ -287,5 +287,33 @@ TEST_F(VhostProcessTest, SecondFrontEndOnASocketIsRefusedAndTheFirstKeepsForward
   EXPECT_EQ(group.Metric("vswitch_device_refused_connections_total", device0), 1.0);
 }
 
+// A guest that posts no more RX buffers (testpmd txonly fills its RX ring once at start
+// and never reads it): vswitch-vhost holds the frames for it and offers them again every
+// round, each a retry counted in vswitch_device_rx_retries_total{stage="vhost"}; none is
+// dropped for want of buffers (the to_vm ring backs up instead).
+TEST_F(VhostProcessTest, AGuestWithoutRxBuffersMakesVhostRetriesMove) {
+  TestGroup group;
+  StartGroup(group);
+  VirtioUser guest(group.dir(), group.socket(0), "txonly", kGuestMac);
+  ASSERT_TRUE(WaitReady(group, 0)) << group.Log("vhost") << guest.process().Log();
+  const std::map<std::string, std::string> vhost_rx = {{"device", "0"}, {"stage", "vhost"}};
+  EXPECT_EQ(group.Metric("vswitch_device_rx_retries_total", vhost_rx), 0.0);
+  // More frames than the guest's 256 RX buffers.
+  const CommandResult inject = RingProbe(group.prefix(), {"--device", "0", "--inject", "400", "--size", "100",
+                                                          "--dst", kGuestMac});
+  ASSERT_EQ(inject.exit_code, 0) << inject.output;
+  double retries = 0;
+  EXPECT_TRUE(WaitFor([&] { return (retries = group.Metric("vswitch_device_rx_retries_total", vhost_rx)) > 0; },
+                      std::chrono::seconds(10)))
+      << "frames wait for the guest's buffers but no retry was counted";
+  // Still held, still retried.
+  EXPECT_TRUE(WaitFor([&] { return group.Metric("vswitch_device_rx_retries_total", vhost_rx) > retries; },
+                      std::chrono::seconds(5)));
+  const std::string delivered = group.Status(".devices[0].rx_packets");
+  EXPECT_GE(std::stoll(delivered), 200) << "the guest's buffers were filled first";
+  EXPECT_LT(std::stoll(delivered), 400);
+  EXPECT_EQ(group.Status(".devices[0].rx_dropped"), "0");
+}
+
 }  // namespace
 }  // namespace vswitch::test
