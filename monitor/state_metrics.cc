@@ -70,7 +70,7 @@ struct QueueFamilies {
       metrics::kDeviceDrops,
       "Packets dropped on a device's queue, by reason. Any rise is lost traffic; the reason "
       "label says where to look (see docs/metrics.md: ring_full = the next stage is not "
-      "keeping up, no_mbuf = pool exhausted, guest_no_buffer = the guest does not read, "
+      "keeping up, no_mbuf = pool exhausted, "
       "invalid_descriptor/bad_address/invalid_header = a buggy or hostile guest).");
   FamilyBuilder retries = CounterFamily(
       metrics::kDeviceRxRetries,

@@ -1,5 +1,7 @@
 // Why a packet was dropped: one enumerator per reason, with the text an operator reads in
 // logs and in the Prometheus help. The datapath bumps QueueCounters::drops[reason].
+// Only reasons that can happen: a guest without RX buffers is not one (vswitch-vhost
+// holds its frames and counts rx retries; to_vm backs up, then ring_full).
 #pragma once
 
 #include <array>
@@ -11,7 +13,6 @@ namespace vswitch {
 enum class DropReason : uint32_t {
   kRingFull = 0,        // the next stage's rte_ring had no room
   kNoMbuf,              // the mbuf pool was empty
-  kGuestNoBuffer,       // the guest posted no RX buffer (after retries)
   kInvalidDescriptor,   // a descriptor chain broke a VIRTIO rule (loop, bad index, length)
   kBadAddress,          // a buffer's guest address is outside the shared memory
   kInvalidHeader,       // a virtio-net header with impossible offload fields
@@ -35,7 +36,6 @@ struct DropReasonInfo {
 inline constexpr std::array<DropReasonInfo, kDropReasonCount> kDropReasons = {{
     {"ring_full", "the next stage's ring was full: that stage is not keeping up or is down"},
     {"no_mbuf", "the mbuf pool was empty: packets are held somewhere or the pool is too small"},
-    {"guest_no_buffer", "the guest had no free RX buffer: the guest is not reading fast enough"},
     {"invalid_descriptor", "the guest posted a descriptor chain that breaks the VIRTIO rules"},
     {"bad_address", "the guest pointed at memory it did not share: a buggy or hostile guest"},
     {"invalid_header", "the guest's virtio-net header had impossible offload fields"},

@@ -24,7 +24,8 @@ inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // 2: DeviceL2::connection. 3: guest memory mappings table and its acknowledgement,
 // zero-copy counters, DropReason::kStaleZeroCopy. 4: doorbells. 5:
 // ConfigSnapshot::port_rx_wake_fds. 6: direct guest-to-guest (DirectPolicy,
-// DeviceCounters::direct_rx/direct_tx). 7: DeviceInfo::refused_connections.
+// DeviceCounters::direct_rx/direct_tx). 7: DeviceInfo::refused_connections;
+// DropReason::kGuestNoBuffer removed (QueueCounters::drops one shorter).
 inline constexpr uint32_t kLayoutVersion = 7;
 
 inline constexpr std::size_t kCacheLine = 64;

@@ -34,7 +34,7 @@ TEST(StatusJsonTest, RolesDevicesAndCounters) {
   s->counters[1].vhost_rx[1].packets = 5;
   s->counters[1].vhost_tx[0].bytes = 640;
   s->counters[1].vhost_tx[0].drops[static_cast<size_t>(DropReason::kRingFull)] = 2;
-  s->counters[1].switch_rx.drops[static_cast<size_t>(DropReason::kGuestNoBuffer)] = 1;
+  s->counters[1].switch_rx.drops[static_cast<size_t>(DropReason::kOversize)] = 1;
 
   const std::string j = RenderStatusJson(*s, {6'000'000'000, 11'000'000'000});
   EXPECT_NE(j.find("\"port\":\"net_tap0,iface=\\\"q\\\"\""), std::string::npos) << j;
