@@ -6,8 +6,8 @@
 // be asleep) or on separate CPUs (each hands frames across CPUs). The latency peer runs on
 // CPU 0 in both, beside the primary and the monitor, which mostly sleep. Each layout
 // with one of two paths for a frame between learned guests: through vswitch-switching
-// (direct-vm2vm 0: two hand-offs, each may wake a sleeper) or delivered by vswitch-vhost
-// itself (direct-vm2vm 1, the default: vswitch-vhost alone is woken, by the guest's kick).
+// (direct-vm2vm 0, the default: two hand-offs, each may wake a sleeper) or delivered by
+// vswitch-vhost itself (direct-vm2vm 1: vswitch-vhost alone is woken, by the guest's kick).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -39,7 +39,6 @@ struct WakeLayout {
 
 inline constexpr WakeLayout kSharedCpu{"SharedCpu", 1, 1, false};
 inline constexpr WakeLayout kSeparateCpus{"SeparateCpus", 1, 0, false};
-inline constexpr WakeLayout kSharedCpuDirect{"SharedCpuDirect", 1, 1, true};
 inline constexpr WakeLayout kSeparateCpusDirect{"SeparateCpusDirect", 1, 0, true};
 inline constexpr int kLatencyPeerCpu = 0;
 

@@ -184,11 +184,11 @@ TEST(SwitchingProcessTest, Vm2vm1WithoutDirectDeliveryEveryFrameGoesThroughSwitc
   GuestToGuestSkipsThePort("1", "0");
 }
 
-TEST(SwitchingProcessTest, DirectDeliveryIsOnByDefault) {
+TEST(SwitchingProcessTest, DirectDeliveryIsOffByDefault) {
   Switch s;
   ASSERT_TRUE(s.ok()) << s.why();
   EXPECT_TRUE(WaitFor([&] {
-    return s.g().Log("switching").find("direct guest-to-guest delivery by vswitch-vhost: on") !=
+    return s.g().Log("switching").find("direct guest-to-guest delivery by vswitch-vhost: off (direct-vm2vm 0)") !=
            std::string::npos;
   }, 10s)) << s.g().Log("switching");
 }
