@@ -98,7 +98,8 @@ for b in "$@"; do
   SWITCHES+=("$l")
   i=$((i + 1))
 done
-[[ -z ${BUILD[B]:-} || ${BUILD[A]} != "${BUILD[B]}" ]] || say "BUILD_A and BUILD_B are the same directory (an A/A run: the spread between equal builds)"
+[[ -z ${BUILD[B]:-} || ${BUILD[A]} != "${BUILD[B]}" || ${SETTINGS[A]} != "${SETTINGS[B]}" ]] ||
+  say "BUILD_A and BUILD_B are the same directory with the same settings (an A/A run: the spread between equal builds)"
 
 OVS_VSWITCHD=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
 OVS_SCHEMA=/usr/share/openvswitch/vswitch.ovsschema
