@@ -25,6 +25,7 @@
 #include "process.h"
 #include "socket_channel.h"
 #include "state_layout.h"
+#include "in_process_eal.h"
 #include "test_env.h"
 #include "vhost_forwarder.h"
 #include "virtio_ring.h"
@@ -37,30 +38,13 @@ using namespace vhost;
 
 rte_mempool* g_pool = nullptr;
 
-class Eal : public ::testing::Environment {
- public:
-  void SetUp() override {
-    prefix_ = test::UniqueName("vshfwd");
-    std::vector<std::string> args = {"test", "--no-huge", "--no-pci", "-m", "64", "-l", "0",
-                                     "--file-prefix=" + prefix_, "--log-level=lib.eal:error"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
-    g_pool = rte_pktmbuf_pool_create("fwd", 2047, 0, 0, 2048 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
-    ASSERT_NE(g_pool, nullptr);
-    for (auto name : {ToVmRingName(0), FromVmRingName(0)}) {
-      ASSERT_NE(rte_ring_create(name.c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ), nullptr);
-    }
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new test::InProcessEal("vshfwd", [] {
+  g_pool = rte_pktmbuf_pool_create("fwd", 2047, 0, 0, 2048 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
+  ASSERT_NE(g_pool, nullptr);
+  for (auto name : {ToVmRingName(0), FromVmRingName(0)}) {
+    ASSERT_NE(rte_ring_create(name.c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ), nullptr);
   }
-  void TearDown() override {
-    rte_eal_cleanup();
-    test::RemoveDpdkLeftovers(prefix_);
-  }
-
- private:
-  std::string prefix_;
-};
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new Eal);
+}));
 
 constexpr uint64_t kGpa = 0x40000000;
 constexpr size_t kRamSize = 2 << 20;

@@ -20,6 +20,7 @@
 #include "feature_bits.h"
 #include "mbuf_packet.h"
 #include "mock_split_queue.h"
+#include "in_process_eal.h"
 #include "test_env.h"
 #include "zero_copy.h"
 
@@ -28,29 +29,11 @@ namespace {
 
 rte_mempool* g_pool = nullptr;
 
-class Eal : public ::testing::Environment {
- public:
-  void SetUp() override {
-    prefix_ = vswitch::test::UniqueName("vshmbuf");
-    const std::string prefix = "--file-prefix=" + prefix_;
-    std::vector<std::string> args = {"test", "--no-huge", "--no-pci", "-m", "64", "-l", "0",
-                                     prefix, "--log-level=lib.eal:error"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
-    // Small data room (512 B) so large packets need mbuf chains.
-    g_pool = rte_pktmbuf_pool_create("t", 1023, 0, 0, 512 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
-    ASSERT_NE(g_pool, nullptr);
-  }
-  void TearDown() override {
-    rte_eal_cleanup();
-    vswitch::test::RemoveDpdkLeftovers(prefix_);
-  }
-
- private:
-  std::string prefix_;
-};
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new Eal);
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new vswitch::test::InProcessEal("vshmbuf", [] {
+  // Small data room (512 B) so large packets need mbuf chains.
+  g_pool = rte_pktmbuf_pool_create("t", 1023, 0, 0, 512 + RTE_PKTMBUF_HEADROOM, SOCKET_ID_ANY);
+  ASSERT_NE(g_pool, nullptr);
+}));
 
 std::vector<uint8_t> TcpFrame(size_t payload) {
   std::vector<uint8_t> f(14 + 20 + 20 + payload, 0);

@@ -29,6 +29,7 @@
 #include "message.h"
 #include "process.h"
 #include "socket_channel.h"
+#include "in_process_eal.h"
 #include "test_env.h"
 #include "virtio_ring.h"
 
@@ -41,27 +42,10 @@ using test::WaitFor;
 
 // EAL in-process with --no-huge, for the zero-copy test's mbufs and shared infos.
 rte_mempool* g_pool = nullptr;
-class Eal : public ::testing::Environment {
- public:
-  void SetUp() override {
-    prefix_ = test::UniqueName("vshproto");
-    std::vector<std::string> args = {"test", "--no-huge", "--no-pci", "-m", "64", "-l", "0",
-                                     "--file-prefix=" + prefix_, "--log-level=lib.eal:error"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
-    g_pool = rte_pktmbuf_pool_create("proto", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-    ASSERT_NE(g_pool, nullptr);
-  }
-  void TearDown() override {
-    rte_eal_cleanup();
-    test::RemoveDpdkLeftovers(prefix_);
-  }
-
- private:
-  std::string prefix_;
-};
-const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new Eal);
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new test::InProcessEal("vshproto", [] {
+  g_pool = rte_pktmbuf_pool_create("proto", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+  ASSERT_NE(g_pool, nullptr);
+}));
 
 int CountFds() {
   int n = 0;
