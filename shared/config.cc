@@ -130,7 +130,7 @@ void DeclareSwitching(OptionSet& set, SwitchingOptions& s) {
           "guest-to-guest traffic: 0 via the port, 1 in software, 2 via the port's loopback");
   set.Add("switching", "direct-vm2vm",
           po::value<unsigned>(&s.direct_vm2vm)->default_value(s.direct_vm2vm),
-          "software vm2vm between learned guests done by vswitch-vhost itself: 0 (default) or 1");
+          "software vm2vm between learned guests done by vswitch-vhost itself: 0 or 1 (default)");
   set.Add("switching", "rx-retry", po::value<unsigned>(&s.rx_retry)->default_value(s.rx_retry),
           "retry when a device's ring is full: 0 or 1");
   set.Add("switching", "rx-retry-num",

@@ -61,9 +61,7 @@ struct SwitchingOptions {
   unsigned vm2vm = 1;
   // With software vm2vm: vswitch-vhost delivers a guest's unicast frame to another guest
   // itself once switching has learned both (docs/architecture.md, "Direct guest-to-guest").
-  // Off by default while vswitch-vhost and switching sharing a CPU gives it a latency
-  // tail on a quiet machine (same document).
-  unsigned direct_vm2vm = 0;
+  unsigned direct_vm2vm = 1;
   unsigned rx_retry = 1;
   unsigned rx_retry_num = 4;
   unsigned rx_retry_delay_us = 15;

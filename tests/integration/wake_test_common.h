@@ -6,8 +6,8 @@
 // be asleep) or on separate CPUs (each hands frames across CPUs). The latency peer runs on
 // CPU 0 in both, beside the primary and the monitor, which mostly sleep. Each layout
 // with one of two paths for a frame between learned guests: through vswitch-switching
-// (direct-vm2vm 0, the default: two hand-offs, each may wake a sleeper) or delivered by
-// vswitch-vhost itself (direct-vm2vm 1: vswitch-vhost alone is woken, by the guest's kick).
+// (direct-vm2vm 0: two hand-offs, each may wake a sleeper) or delivered by vswitch-vhost
+// itself (direct-vm2vm 1, the default: vswitch-vhost alone is woken, by the guest's kick).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -39,6 +39,7 @@ struct WakeLayout {
 
 inline constexpr WakeLayout kSharedCpu{"SharedCpu", 1, 1, false};
 inline constexpr WakeLayout kSeparateCpus{"SeparateCpus", 1, 0, false};
+inline constexpr WakeLayout kSharedCpuDirect{"SharedCpuDirect", 1, 1, true};
 inline constexpr WakeLayout kSeparateCpusDirect{"SeparateCpusDirect", 1, 0, true};
 inline constexpr int kLatencyPeerCpu = 0;
 
@@ -47,12 +48,20 @@ inline constexpr const char* kMacB = "02:00:00:00:00:0b";  // device 1
 
 // Each hop wakes the next process by an event (a doorbell, a guest's kick, the port's RX
 // fd); a sleeper that misses one wakes only at its timeout, the 50 ms heartbeat bound
-// (kHeartbeatBoundSleepUs), so a lost wake-up costs a frame up to 50 ms. Seen here with
-// nothing lost: medians 60-240 us (they include the peer's own 10 us sleeping polls), the
-// slowest 4-12 ms (CFS delaying a woken process on this 2-CPU machine). The slowest bound
-// leaves twice that margin and catches about half of the single lost wake-ups; the median
-// bound catches any path that loses them as a rule.
-inline constexpr std::chrono::milliseconds kSlowestBound{25};
+// (kHeartbeatBoundSleepUs). It went to sleep about 50 us after the previous frame passed,
+// and the next frame's kick came at most the quiet spell (2 ms) plus the peer's noticing
+// later, so a lost wake-up makes a frame about 48-50 ms late. Seen here with nothing lost:
+// medians 60-240 us (they include the peer's own 10 us sleeping polls), the slowest
+// 3-27 ms. That tail is the machine's, not the group's: on this virtual machine an idle
+// vCPU is halted and the host decides when it runs again. A kernel trace of the group put
+// 95% of the tail between the kick's wake-up and vswitch-vhost running, with its CPU idle
+// in between, and vswitch-wake-probe (bench/, an eventfd between two bare processes) sees
+// 3-7 ms stalls in the same minutes (docs/architecture.md, "Wake-up latency on this
+// machine"). The slowest bound sits between the two: above the stalls, below a lost
+// wake-up. It catches each one: with vswitch-vhost made to skip arming the kicks once
+// in 3000 sleeps, the 3 frames that hit it took 49.1-49.6 ms and the test failed. The
+// median bound catches any path that loses wake-ups as a rule.
+inline constexpr std::chrono::milliseconds kSlowestBound{40};
 inline constexpr std::chrono::milliseconds kMedianBound{2};
 // How long the peer waits for a frame before it sends the next: well past both the bound
 // and a lost wake-up's fallback, so a late frame is seen late rather than lost.

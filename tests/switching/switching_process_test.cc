@@ -134,10 +134,10 @@ class Sniffer {
 
 // vm2vm 1, and vm2vm 2 on a port without VMDQ (no hardware to loop frames back: the
 // switch does it in software and says so once in its log): every byte from A reaches B
-// and the port sees none of it. With direct-vm2vm (the default) vswitch-vhost delivers a
-// frame itself once both MACs are learned, else switching does: A's one burst can go
-// either way, so the two stages' counts add up to the frames; with direct-vm2vm 0 (the
-// default) every frame goes through switching.
+// and the port sees none of it. With direct-vm2vm 1 (the default) vswitch-vhost delivers
+// a frame itself once both MACs are learned, else switching does: A's one burst can go
+// either way, so the two stages' counts add up to the frames; with direct-vm2vm 0 every
+// frame goes through switching.
 void GuestToGuestSkipsThePort(const std::string& vm2vm, const std::string& direct) {
   Switch s(Switch::Overrides{{"switching.vm2vm", vm2vm}, {"switching.direct-vm2vm", direct}});
   ASSERT_TRUE(s.ok()) << s.why();
@@ -184,11 +184,11 @@ TEST(SwitchingProcessTest, Vm2vm1WithoutDirectDeliveryEveryFrameGoesThroughSwitc
   GuestToGuestSkipsThePort("1", "0");
 }
 
-TEST(SwitchingProcessTest, DirectDeliveryIsOffByDefault) {
+TEST(SwitchingProcessTest, DirectDeliveryIsOnByDefault) {
   Switch s;
   ASSERT_TRUE(s.ok()) << s.why();
   EXPECT_TRUE(WaitFor([&] {
-    return s.g().Log("switching").find("direct guest-to-guest delivery by vswitch-vhost: off (direct-vm2vm 0)") !=
+    return s.g().Log("switching").find("direct guest-to-guest delivery by vswitch-vhost: on") !=
            std::string::npos;
   }, 10s)) << s.g().Log("switching");
 }
