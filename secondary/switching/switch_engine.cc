@@ -308,6 +308,7 @@ void SwitchEngine::CheckDevices() {
       dev.vid = info.vid.load();
       views_[d].max_frame = GuestMaxFrame(info.features.load());
       dev.oversize_logged = false;
+      dev.port_oversize_logged = false;
     }
     dev.connections = conns;
     views_[d].ready = ready;
@@ -442,7 +443,16 @@ void SwitchEngine::CountTooBig(const Route& r, uint32_t src_device) {
               views_[d].max_frame);
     }
   }
-  if (r.port_too_big) Bump(state_.counters[src_device].switch_tx.drops[Idx(DropReason::kOversize)]);
+  if (r.port_too_big) TooBigForPort(src_device);
+}
+
+void SwitchEngine::TooBigForPort(uint32_t d) {
+  Bump(state_.counters[d].switch_tx.drops[Idx(DropReason::kOversize)]);
+  if (devices_[d].port_oversize_logged) return;
+  devices_[d].port_oversize_logged = true;
+  VSW_LOG(WARNING, "device %u: frames larger than %u bytes toward the port dropped (oversize): "
+          "the port's MTU is %u ([primary] mtu, clamped to what the port takes)", d, port_max_frame_,
+          port_max_frame_ - RTE_ETHER_HDR_LEN);
 }
 
 void SwitchEngine::DropFromDevice(uint32_t d, DropReason reason, rte_mbuf* m) {
@@ -492,6 +502,11 @@ uint32_t SwitchEngine::PollDevice(uint32_t d) {
     in.port_max_frame = port_max_frame_;
     in.segmentation_offload = (m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG)) != 0;
     const Route r = RouteFromGuest(in, views_);
+    if (r.drop && r.reason == DropReason::kOversize) {
+      TooBigForPort(d);  // the only oversize drop of a whole frame: toward the port
+      rte_pktmbuf_free(m);
+      continue;
+    }
     if (r.drop) {
       DropFromDevice(d, r.reason, m);
       continue;

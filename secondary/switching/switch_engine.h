@@ -70,6 +70,7 @@ class SwitchEngine final : public SleepHooks {
     int vid = -1;
     bool refusal_logged = false;
     bool oversize_logged = false;  // warned once per connection that it refuses big frames
+    bool port_oversize_logged = false;  // warned once per connection: its frames exceed the port's MTU
     uint64_t next_full_log_ns = 0;  // ring-full warnings: at most one a second
     ToVmBatch<rte_mbuf*> batch;
   };
@@ -95,6 +96,8 @@ class SwitchEngine final : public SleepHooks {
   void DropFromDevice(uint32_t d, DropReason reason, rte_mbuf* m);
   // Counts the copies `r` left out for their size (Route::too_big, port_too_big).
   void CountTooBig(const Route& r, uint32_t src_device);
+  // A frame from device `d` larger than the port carries: counted oversize in its switch_tx.
+  void TooBigForPort(uint32_t d);
   // Tells vswitch-vhost whether, and under which frame size limit, it may deliver
   // guest-to-guest frames itself (state_layout.h DirectPolicy).
   void PublishDirectPolicy();

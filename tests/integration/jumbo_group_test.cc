@@ -308,6 +308,10 @@ TEST(JumboGroupTest, PortMtuFollowsMergeableAndLargerFramesAreCounted) {
   EXPECT_TRUE(WaitFor([&] {
     return s.g().Metric("vswitch_port_switched_packets_total", {{"direction", "tx"}}) == 2;
   }, 20s)) << "the 64-byte and the MTU + 14 frames: " << s.Report();
+  EXPECT_NE(s.g().Log("switching").find("device 0: frames larger than " + std::to_string(mtu + 14) +
+                                        " bytes toward the port dropped (oversize): the port's MTU is " +
+                                        std::to_string(mtu)),
+            std::string::npos) << s.g().Log("switching");
 }
 
 // An explicit [primary] mtu wins over auto.
