@@ -296,6 +296,7 @@ TEST(JumboGroupTest, PortMtuFollowsMergeableAndLargerFramesAreCounted) {
   int kernel_mtu = 0;
   std::istringstream(ReadFile("/sys/class/net/" + s.g().iface() + "/mtu")) >> kernel_mtu;
   EXPECT_EQ(kernel_mtu, mtu) << "the port's side of the tap";
+  EXPECT_EQ(s.g().Status(".port_mtu"), std::to_string(mtu)) << "deploy/vswitch status --json";
   EXPECT_NE(s.g().Log("switching").find("max frame toward the port " + std::to_string(mtu + 14) + " bytes"),
             std::string::npos) << s.g().Log("switching");
 
@@ -322,6 +323,7 @@ TEST(JumboGroupTest, ExplicitPortMtuIsSetAndPublished) {
   int kernel_mtu = 0;
   std::istringstream(ReadFile("/sys/class/net/" + s.g().iface() + "/mtu")) >> kernel_mtu;
   EXPECT_EQ(kernel_mtu, 1400);
+  EXPECT_EQ(s.g().Status(".port_mtu"), "1400");
   EXPECT_NE(s.g().Log("switching").find("max frame toward the port 1414 bytes"), std::string::npos)
       << s.g().Log("switching");
 }
