@@ -2,6 +2,7 @@
 // state memzone, the port) and watches the secondaries. No datapath loop: it sleeps.
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_ether.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "liveness.h"
 #include "log.h"
 #include "port.h"
+#include "port_mtu.h"
 #include "process_util.h"
 #include "service_notify.h"
 #include "shared_objects.h"
@@ -51,6 +53,8 @@ void PublishConfig(const Config& config, const PortInfo& port, SharedState& s) {
   c.vmdq_pools = port.vmdq_pools;
   c.heartbeat_timeout_ms = config.primary.heartbeat_timeout_ms;
   c.port_rx_wake_fds = static_cast<uint16_t>(port.rx_wake_fds.size());
+  c.port_mtu = port.mtu;
+  c.port_max_frame = uint32_t{port.mtu} + RTE_ETHER_HDR_LEN;
 }
 
 // --vm2vm 2 needs the port's VT loopback, set when the port is configured; the switching
@@ -60,6 +64,20 @@ bool SwitchingWantsLoopback(const Config& config) {
   if (config.config_file.empty()) return false;
   const ParseResult s = ParseConfig(Role::kSwitching, {"--config", config.config_file});
   return s.exit_code == 0 && s.config.switching.vm2vm == 2;
+}
+
+// [primary] mtu = auto follows [vhost] mergeable (jumbo frames only when guests can take
+// them), read from the group's file the way vswitch-vhost reads it.
+uint32_t WantedMtu(const Config& config) {
+  if (config.primary.mtu != 0) return config.primary.mtu;
+  bool mergeable = false;
+  if (!config.config_file.empty()) {
+    const ParseResult v = ParseConfig(Role::kVhost, {"--config", config.config_file});
+    mergeable = v.exit_code == 0 && v.config.vhost.mergeable == 1;
+  }
+  const uint32_t mtu = AutoMtu(mergeable);
+  VSW_LOG(INFO, "[primary] mtu auto: %u ([vhost] mergeable %d)", mtu, mergeable ? 1 : 0);
+  return mtu;
 }
 
 int Run(const Config& config) {
@@ -102,7 +120,8 @@ int Run(const Config& config) {
     return 1;
   }
   PortInfo port;
-  if (!SetupPort(config.primary, SwitchingWantsLoopback(config), objects.pool, &port, &error)) {
+  if (!SetupPort(config.primary, SwitchingWantsLoopback(config), WantedMtu(config), objects.pool, &port,
+                 &error)) {
     VSW_LOG(ERR, "%s", error.c_str());
     FreeSharedObjects(&objects);
     rte_eal_cleanup();

@@ -9,6 +9,7 @@
 #include "eal_args.h"
 #include "fd_handover.h"
 #include "log.h"
+#include "port_mtu.h"
 #include "port_rx_wake.h"
 #include "state_layout.h"
 #include "vmdq_config.h"
@@ -38,6 +39,13 @@ bool ConfigureAndStart(uint16_t port_id, const std::string& name, const rte_eth_
                        const PortInfo& out, rte_eth_conf& conf, QueueSetup* q_out, std::string* error) {
   if (int rc = rte_eth_dev_configure(port_id, out.rx_queues, out.tx_queues, &conf); rc != 0) {
     *error = "port " + name + ": configure failed: " + std::string(rte_strerror(-rc));
+    return false;
+  }
+  // Configure records the MTU; set_mtu also hands it to the driver (net_tap: the kernel
+  // interface's MTU). A driver without set_mtu keeps the configured one.
+  if (int rc = rte_eth_dev_set_mtu(port_id, conf.rxmode.mtu); rc != 0 && rc != -ENOTSUP) {
+    *error = "port " + name + ": cannot set MTU " + std::to_string(conf.rxmode.mtu) + ": " +
+             std::string(rte_strerror(-rc)) + " (set [primary] mtu lower)";
     return false;
   }
   uint16_t rx_desc = static_cast<uint16_t>(options.rx_desc);
@@ -79,8 +87,8 @@ bool ConfigureAndStart(uint16_t port_id, const std::string& name, const rte_eth_
 
 }  // namespace
 
-bool SetupPort(const PrimaryOptions& options, bool loopback, rte_mempool* pool, PortInfo* out,
-               std::string* error) {
+bool SetupPort(const PrimaryOptions& options, bool loopback, uint32_t wanted_mtu, rte_mempool* pool,
+               PortInfo* out, std::string* error) {
   const std::string name = PortDeviceName(options.port);
   uint16_t port_id = 0;
   if (rte_eth_dev_get_port_by_name(name.c_str(), &port_id) != 0) {
@@ -114,8 +122,20 @@ bool SetupPort(const PrimaryOptions& options, bool loopback, rte_mempool* pool, 
   } else if (out->rx_queues > kMaxPortRxWakeFds) {
     no_wake = "it has more RX queues than one IPC message carries fds";
   }
+  // The MTU: jumbo frames where the port takes them (port_mtu.h).
+  PortFrameLimits limits;
+  limits.min_mtu = info.min_mtu;
+  limits.max_mtu = info.max_mtu;
+  limits.max_rx_pktlen = info.max_rx_pktlen;
+  limits.rx_scatter = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0;
+  limits.mbuf_data = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+  const PortMtuPlan mtu = PlanPortMtu(wanted_mtu, limits);
+  rte_eth_conf mtu_conf = plan.conf;
+  mtu_conf.rxmode.mtu = mtu.mtu;
+  if (mtu.rx_scatter) mtu_conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+
   bool rx_intr = no_wake == nullptr;
-  rte_eth_conf conf = plan.conf;
+  rte_eth_conf conf = mtu_conf;
   conf.intr_conf.rxq = rx_intr ? 1 : 0;
   QueueSetup queues;
   if (!ConfigureAndStart(port_id, name, info, options, plan, pool, *out, conf, &queues, error)) {
@@ -124,7 +144,7 @@ bool SetupPort(const PrimaryOptions& options, bool loopback, rte_mempool* pool, 
     error->clear();
     rx_intr = false;
     no_wake = "it did not start with RX queue interrupts";
-    conf = plan.conf;
+    conf = mtu_conf;
     conf.intr_conf.rxq = 0;
     if (!ConfigureAndStart(port_id, name, info, options, plan, pool, *out, conf, &queues, error)) {
       return false;
@@ -163,6 +183,13 @@ bool SetupPort(const PrimaryOptions& options, bool loopback, rte_mempool* pool, 
             name.c_str(), out->driver.c_str(), plan.traffic_classes ? "+DCB" : "", plan.pools,
             plan.queues_per_pool, kVlanBase, plan.loopback ? "on" : "off");
   }
+  out->mtu = mtu.mtu;
+  if (rte_eth_dev_get_mtu(port_id, &out->mtu) != 0) out->mtu = mtu.mtu;
+  VSW_LOG(INFO, "port %s MTU %u (asked %u%s%s; the port takes up to %u%s): frames toward the "
+          "port up to %u bytes untagged", name.c_str(), out->mtu, wanted_mtu,
+          mtu.note.empty() ? "" : ", clamped to ", mtu.note.c_str(),
+          mtu.port_max, mtu.rx_scatter ? ", received into chained mbufs" : "",
+          out->mtu + RTE_ETHER_HDR_LEN);
   VSW_LOG(INFO, "port %s TX offloads enabled: 0x%lx", name.c_str(),
           static_cast<unsigned long>(conf.txmode.offloads));
   VSW_LOG(INFO, "port %s is ethdev %u: %u RX queue(s) x %u descriptors, %u TX queue(s) x %u",

@@ -21,15 +21,17 @@ struct PortInfo {
   uint16_t max_vmdq_pools = 0;
   uint16_t vmdq_pools = 0;  // pools in use (0: plain mode, software VMDQ)
   std::string driver;
+  uint16_t mtu = 1500;  // what the port runs with (rte_eth_dev_get_mtu after start)
   // Each RX queue's interrupt fd, in queue order, when all of them can wake a sleeping
   // vswitch-switching (port_rx_wake.h); empty: it looks at the port on a timer. The
   // driver owns them (they close with the port).
   std::vector<int> rx_wake_fds;
 };
 
-// `loopback`: the switching secondary runs --vm2vm 2 (VMDQ VT loopback).
-[[nodiscard]] bool SetupPort(const PrimaryOptions& options, bool loopback, rte_mempool* pool,
-                             PortInfo* out, std::string* error);
+// `loopback`: the switching secondary runs --vm2vm 2 (VMDQ VT loopback). `wanted_mtu`:
+// [primary] mtu resolved (auto: AutoMtu), clamped to what the port takes (PlanPortMtu).
+[[nodiscard]] bool SetupPort(const PrimaryOptions& options, bool loopback, uint32_t wanted_mtu,
+                             rte_mempool* pool, PortInfo* out, std::string* error);
 
 // Serves the switching secondary's requests to add a learned MAC to its device's VMDQ
 // pool (vmdq_mac_request.h) on a VMDQ port. False with *error when IPC is unavailable.

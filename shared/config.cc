@@ -76,7 +76,7 @@ void DeclareCommon(OptionSet& set, Config& c, CpuOptions* cpus) {
           "directory of the roles' log files (written by deploy/vswitch)");
 }
 
-void DeclarePrimary(OptionSet& set, PrimaryOptions& p) {
+void DeclarePrimary(OptionSet& set, PrimaryOptions& p, std::string* mtu) {
   set.Add("primary", "port", po::value<std::string>(&p.port)->default_value(p.port),
           "the port: a PCI address (0000:01:00.0) or a DPDK vdev string");
   set.Add("primary", "max-devices", po::value<unsigned>(&p.max_devices)->default_value(p.max_devices),
@@ -102,6 +102,9 @@ void DeclarePrimary(OptionSet& set, PrimaryOptions& p) {
   set.Add("primary", "status-interval-ms",
           po::value<unsigned>(&p.status_interval_ms)->default_value(p.status_interval_ms),
           "how often status.json is rewritten (50-10000)");
+  set.Add("primary", "mtu", po::value<std::string>(mtu)->default_value("auto"),
+          "the port's MTU (68-65535, clamped to what the port takes), or auto: 1500, or 9710 "
+          "(jumbo frames) when [vhost] mergeable is 1");
 }
 
 void DeclareVhost(OptionSet& set, VhostOptions& v, std::string* socket_mode) {
@@ -197,7 +200,21 @@ void ResolveCpus(EalOptions& eal, const CpuOptions& cpus) {
   }
 }
 
-void Validate(Config& c, const std::string& socket_mode, const CpuOptions& cpus) {
+// `[primary] mtu`: "auto" (0) or a number of bytes.
+unsigned ParseMtu(const std::string& text) {
+  if (text == "auto") return 0;
+  unsigned mtu = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), mtu);
+  if (text.empty() || ec == std::errc::invalid_argument || end != text.data() + text.size()) {
+    throw UsageError{"--mtu: '" + text + "' is not an MTU (allowed: auto or 68-65535)"};
+  }
+  if (ec == std::errc::result_out_of_range || mtu < 68 || mtu > 65535) {
+    throw UsageError{"--mtu: " + text + " is out of range (allowed: auto or 68-65535)"};
+  }
+  return mtu;
+}
+
+void Validate(Config& c, const std::string& socket_mode, const std::string& mtu, const CpuOptions& cpus) {
   if (c.eal.file_prefix.empty() || c.eal.file_prefix.find('/') != std::string::npos) {
     throw UsageError{"--file-prefix: must be a non-empty name without '/'"};
   }
@@ -229,6 +246,7 @@ void Validate(Config& c, const std::string& socket_mode, const CpuOptions& cpus)
       Range("tx-desc", p.tx_desc, 64, 4096);
       Range("heartbeat-timeout-ms", p.heartbeat_timeout_ms, 500, 60000);
       Range("status-interval-ms", p.status_interval_ms, 50, 10000);
+      c.primary.mtu = ParseMtu(mtu);
       break;
     }
     case Role::kVhost: {
@@ -323,9 +341,10 @@ ParseResult ParseConfig(Role role, const std::vector<std::string>& args) {
   CpuOptions cpus;
   DeclareCommon(set, c, &cpus);
   std::string socket_mode;
+  std::string mtu;
   bool vlan_strip_given = false;
   switch (role) {
-    case Role::kPrimary: DeclarePrimary(set, c.primary); break;
+    case Role::kPrimary: DeclarePrimary(set, c.primary, &mtu); break;
     case Role::kVhost: DeclareVhost(set, c.vhost, &socket_mode); break;
     case Role::kSwitching: DeclareSwitching(set, c.switching); break;
     case Role::kMonitor: DeclareMonitor(set, c.monitor); break;
@@ -388,7 +407,7 @@ ParseResult ParseConfig(Role role, const std::vector<std::string>& args) {
     vlan_strip_given = vm.count("vlan-strip") > 0;
     c.check_only = vm.count("check-config") > 0;
     c.print_only = vm.count("print-config") > 0;
-    Validate(c, socket_mode, cpus);
+    Validate(c, socket_mode, mtu, cpus);
   } catch (const UsageError& e) {
     result.exit_code = 2;
     result.run = false;

@@ -43,6 +43,9 @@ struct PrimaryOptions {
   bool dcb = false;
   unsigned heartbeat_timeout_ms = 3000;
   unsigned status_interval_ms = 250;
+  // The port's MTU: 68-65535, or 0 for `auto` (1500; 9710 when [vhost] mergeable is 1).
+  // Clamped to what the port takes (port_mtu.h).
+  unsigned mtu = 0;
 };
 
 struct VhostOptions {

@@ -78,6 +78,11 @@ void Primary(std::string& out, const PrimaryOptions& p) {
   w.Bool("dcb", p.dcb);
   w.Number("heartbeat-timeout-ms", p.heartbeat_timeout_ms);
   w.Number("status-interval-ms", p.status_interval_ms);
+  if (p.mtu == 0) {
+    w.String("mtu", "auto");
+  } else {
+    w.Number("mtu", p.mtu);
+  }
   w.Close();
 }
 

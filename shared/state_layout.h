@@ -25,8 +25,10 @@ inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // zero-copy counters, DropReason::kStaleZeroCopy. 4: doorbells. 5:
 // ConfigSnapshot::port_rx_wake_fds. 6: direct guest-to-guest (DirectPolicy,
 // DeviceCounters::direct_rx/direct_tx). 7: DeviceInfo::refused_connections;
-// DropReason::kGuestNoBuffer removed (QueueCounters::drops one shorter).
-inline constexpr uint32_t kLayoutVersion = 7;
+// DropReason::kGuestNoBuffer removed (QueueCounters::drops one shorter). 8:
+// ConfigSnapshot::port_mtu/port_max_frame; DirectPolicy::max_frame removed (guest-to-guest
+// frames are limited by the receiving guest, not the port).
+inline constexpr uint32_t kLayoutVersion = 8;
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -187,13 +189,13 @@ struct alignas(kCacheLine) DoorbellSlot {
 };
 
 // Written by vswitch-switching when it starts: what its routing of a guest's unicast frame
-// to another guest depends on beyond the devices' learned MACs (DeviceL2), so that
+// to another guest depends on beyond the devices' learned MACs (DeviceL2) and the
+// receivers' negotiated features (DeviceInfo::features, guest_frame_limit.h), so that
 // vswitch-vhost can deliver such a frame itself, without the two hand-offs through the
 // from_vm and to_vm rings (docs/architecture.md, "Direct guest-to-guest"). Left as it is
 // when switching stops: the MACs it learned stay valid for their connections.
 struct alignas(kCacheLine) DirectPolicy {
   std::atomic<uint32_t> enabled;    // 1: software vm2vm, and direct delivery allowed
-  std::atomic<uint32_t> max_frame;  // untagged bytes a frame may have (port MTU + 14)
   std::atomic<int32_t> switching_pid;  // who published it (0: nobody yet)
 };
 
@@ -209,6 +211,8 @@ struct alignas(kCacheLine) ConfigSnapshot {
   uint16_t vmdq_pools;          // 0: software VMDQ
   uint32_t heartbeat_timeout_ms;
   uint16_t port_rx_wake_fds;    // RX queue fds the primary hands over (port_rx_wake.h); 0: none
+  uint16_t port_mtu;            // the MTU the primary set on the port ([primary] mtu)
+  uint32_t port_max_frame;      // untagged bytes a frame toward the port may have (MTU + 14)
 };
 
 struct alignas(kCacheLine) SharedState {
@@ -256,6 +260,7 @@ static_assert(sizeof(DoorbellSlot) == kCacheLine);
 static_assert(offsetof(DoorbellSlot, asleep) == 0);
 static_assert(offsetof(SharedState, doorbells) % kCacheLine == 0);
 static_assert(sizeof(DirectPolicy) == kCacheLine);
+static_assert(offsetof(ConfigSnapshot, port_max_frame) % sizeof(uint32_t) == 0);
 static_assert(offsetof(SharedState, direct) % kCacheLine == 0);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<int32_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);

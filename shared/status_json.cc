@@ -44,6 +44,8 @@ std::string RenderStatusJson(const SharedState& state, const StatusClock& now) {
   out += "\"generated_at_ms\":" + std::to_string(now.realtime_ns / 1000000) + ",";
   out += "\"port\":";
   AppendJsonString(out, state.config.port);
+  // The MTU the primary set on the port ([primary] mtu); 0 until it has.
+  out += ",\"port_mtu\":" + std::to_string(state.config.port_mtu);
   out += ",\"roles\":{";
   for (Role r : kAllRoles) {
     const RoleSlot& slot = state.roles[static_cast<size_t>(r)];

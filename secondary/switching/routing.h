@@ -10,6 +10,10 @@
 // From the port: only frames tagged with a device's VLAN go anywhere (VMDQ maps VLAN
 // 1000 + i to pool i and has no default pool); unicast must also be to the MAC that
 // device registered.
+// Size: a copy toward the port is limited by the port's MTU, a copy toward a guest by what
+// that guest can receive (DeviceView::max_frame, guest_frame_limit.h), so guest-to-guest
+// frames are not held to the port's MTU. A copy a receiver cannot take is left out and
+// named in Route::too_big / port_too_big, for the engine to count against that receiver.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +22,7 @@
 
 #include "drop_reason.h"
 #include "ethernet_frame.h"
+#include "guest_frame_limit.h"
 #include "state_layout.h"
 
 namespace vswitch {
@@ -27,6 +32,7 @@ struct DeviceView {
   bool learned = false;  // DeviceL2::learned
   MacKey mac = 0;
   uint16_t vlan = 0;     // VlanOfDevice(i)
+  uint32_t max_frame = kGuestSmallBufferFrame;  // GuestMaxFrame(its negotiated features)
 };
 
 struct Route {
@@ -34,8 +40,12 @@ struct Route {
   DropReason reason = DropReason::kCount;
   bool to_port = false;
   uint64_t devices = 0;  // bit i: a copy to device i's to_vm ring (kMaxDevices <= 64)
+  // Copies left out because the receiver cannot take a frame this large (oversize):
+  // bit i for device i; port_too_big for the port's copy of a broadcast/multicast frame.
+  uint64_t too_big = 0;
+  bool port_too_big = false;
 
-  [[nodiscard]] static Route Drop(DropReason r) { return {true, r, false, 0}; }
+  [[nodiscard]] static Route Drop(DropReason r) { return {true, r, false, 0, 0, false}; }
   [[nodiscard]] bool operator==(const Route&) const = default;
 };
 static_assert(kMaxDevices <= 64, "Route::devices is a 64-bit mask");
@@ -46,14 +56,17 @@ struct GuestRouteInput {
   std::optional<uint32_t> dst_owner;  // table lookup of frame.dst
   std::optional<uint32_t> src_owner;  // table lookup of frame.src
   bool software_vm2vm = false;        // deliver guest-to-guest frames ourselves
-  uint32_t max_frame = 1514;          // untagged bytes the port carries (MTU + 14)
-  bool segmentation_offload = false;  // TSO/UFO frame: the size limit applies per segment
+  uint32_t port_max_frame = 1514;     // untagged bytes the port carries (MTU + 14)
+  // TSO/UFO frame: the port's limit applies per segment (switching cuts it for the port);
+  // a guest gets it whole, so its limit applies to the whole frame.
+  bool segmentation_offload = false;
 };
 
 [[nodiscard]] Route RouteFromGuest(const GuestRouteInput& in, std::span<const DeviceView> devices);
 
-// `dst_owner`: table lookup of frame.dst.
+// `dst_owner`: table lookup of frame.dst. `port_max_frame`: untagged bytes the port
+// carries; a larger frame from it is dropped as oversize.
 [[nodiscard]] Route RouteFromPort(const FrameInfo& frame, std::optional<uint32_t> dst_owner,
-                                  std::span<const DeviceView> devices, uint32_t max_frame);
+                                  std::span<const DeviceView> devices, uint32_t port_max_frame);
 
 }  // namespace vswitch

@@ -111,9 +111,13 @@ bool SwitchEngine::Init(std::string* error) {
   }
   rx_queues_ = std::max<uint16_t>(1, c.port_rx_queues);
   vmdq_ = c.vmdq_pools > 0;
-  uint16_t mtu = RTE_ETHER_MTU;
-  if (rte_eth_dev_get_mtu(port_, &mtu) != 0) mtu = RTE_ETHER_MTU;
-  max_frame_ = uint32_t{mtu} + RTE_ETHER_HDR_LEN;
+  // The primary set the port's MTU ([primary] mtu) and published the frame size it carries.
+  port_max_frame_ = c.port_max_frame;
+  if (port_max_frame_ == 0) {
+    uint16_t mtu = RTE_ETHER_MTU;
+    if (rte_eth_dev_get_mtu(port_, &mtu) != 0) mtu = RTE_ETHER_MTU;
+    port_max_frame_ = uint32_t{mtu} + RTE_ETHER_HDR_LEN;
+  }
   rte_eth_conf conf{};
   if (int rc = rte_eth_dev_conf_get(port_, &conf); rc != 0) {
     *error = "cannot read the port's configuration: " + std::string(rte_strerror(-rc));
@@ -148,9 +152,12 @@ bool SwitchEngine::Init(std::string* error) {
     VSW_LOG(INFO, "port %u runs VMDQ with %u pools over %u RX queues; learned MACs go to "
             "their pools through the primary", port_, c.vmdq_pools, rx_queues_);
   }
-  VSW_LOG(INFO, "vm2vm %u, rx-retry %u (%u x %u us), max frame %u bytes, port TX offloads: "
-          "vlan-insert %d tso %d multi-segs %d", options_.vm2vm, options_.rx_retry,
-          options_.rx_retry_num, options_.rx_retry_delay_us, max_frame_, tx_caps_.vlan_insert,
+  VSW_LOG(INFO, "vm2vm %u, rx-retry %u (%u x %u us), max frame toward the port %u bytes "
+          "(MTU %u; toward a guest: %u bytes, or %u with mergeable/TSO/UFO buffers), port TX "
+          "offloads: vlan-insert %d tso %d multi-segs %d", options_.vm2vm, options_.rx_retry,
+          options_.rx_retry_num, options_.rx_retry_delay_us, port_max_frame_,
+          port_max_frame_ - RTE_ETHER_HDR_LEN, kGuestSmallBufferFrame, kGuestBigBufferFrame,
+          tx_caps_.vlan_insert,
           tx_caps_.tcp_tso, tx_caps_.multi_segs);
   AdoptLearnedTable();
   PublishDirectPolicy();
@@ -170,6 +177,7 @@ void SwitchEngine::AdoptLearnedTable() {
     devices_[d].connections = info.connections.load();
     devices_[d].vid = info.vid.load();
     views_[d].ready = info.state.load() == static_cast<uint32_t>(DeviceState::kReady);
+    views_[d].max_frame = GuestMaxFrame(info.features.load());
     devices_[d].configured = info.state.load() != static_cast<uint32_t>(DeviceState::kUnused);
     if (l2.learned.load(std::memory_order_acquire) == 0) continue;
     const MacKey mac = l2.mac.load();
@@ -295,7 +303,13 @@ void SwitchEngine::CheckDevices() {
       if (views_[d].learned) Unregister(d, ready ? "the guest reconnected" : "the device was destroyed");
       DeviceLeft(d);
     }
-    if (ready && (!views_[d].ready || reconnected)) dev.vid = info.vid.load();
+    if (ready && (!views_[d].ready || reconnected)) {
+      // vswitch-vhost stores the negotiated features before the state (read above, acquire).
+      dev.vid = info.vid.load();
+      views_[d].max_frame = GuestMaxFrame(info.features.load());
+      dev.oversize_logged = false;
+      dev.port_oversize_logged = false;
+    }
     dev.connections = conns;
     views_[d].ready = ready;
   }
@@ -386,9 +400,14 @@ uint32_t SwitchEngine::PollPort() {
       const FrameInfo f = ParseMbuf(m);
       std::optional<uint32_t> owner;
       if (f.status == FrameStatus::kOk && f.tagged && !IsMulticast(f.dst)) owner = table_.Lookup(f.dst);
-      const Route r = RouteFromPort(f, owner, views_, max_frame_);
+      const Route r = RouteFromPort(f, owner, views_, port_max_frame_);
       if (r.drop) {
         Bump(pc.drops[Idx(r.reason)]);
+        rte_pktmbuf_free(m);
+        continue;
+      }
+      CountTooBig(r, 0);
+      if (r.devices == 0) {
         rte_pktmbuf_free(m);
         continue;
       }
@@ -403,14 +422,37 @@ uint32_t SwitchEngine::PollPort() {
 }
 
 void SwitchEngine::PublishDirectPolicy() {
-  // vswitch-vhost reads max_frame after it sees `enabled` (acquire): store it first.
   DirectPolicy& p = state_.direct;
   const bool enabled = software_vm2vm_ && options_.direct_vm2vm != 0;
-  p.max_frame.store(max_frame_);
   p.switching_pid.store(getpid());
   p.enabled.store(enabled ? 1 : 0, std::memory_order_release);
   VSW_LOG(INFO, "direct guest-to-guest delivery by vswitch-vhost: %s", enabled ? "on" :
           (software_vm2vm_ ? "off (direct-vm2vm 0)" : "off (vm2vm is not in software)"));
+}
+
+void SwitchEngine::CountTooBig(const Route& r, uint32_t src_device) {
+  // Against the receiver that could not take it: a guest without mergeable/TSO buffers
+  // (its switch_rx), or the port's MTU (the sender's switch_tx, as a unicast frame to it).
+  for (uint64_t bits = r.too_big; bits != 0; bits &= bits - 1) {
+    const auto d = static_cast<uint32_t>(__builtin_ctzll(bits));
+    Bump(state_.counters[d].switch_rx.drops[Idx(DropReason::kOversize)]);
+    if (!devices_[d].oversize_logged) {
+      devices_[d].oversize_logged = true;
+      VSW_LOG(WARNING, "device %u: frames larger than %u bytes dropped (oversize): the guest "
+              "did not negotiate mergeable RX buffers or TSO/UFO (turn on [vhost] mergeable)", d,
+              views_[d].max_frame);
+    }
+  }
+  if (r.port_too_big) TooBigForPort(src_device);
+}
+
+void SwitchEngine::TooBigForPort(uint32_t d) {
+  Bump(state_.counters[d].switch_tx.drops[Idx(DropReason::kOversize)]);
+  if (devices_[d].port_oversize_logged) return;
+  devices_[d].port_oversize_logged = true;
+  VSW_LOG(WARNING, "device %u: frames larger than %u bytes toward the port dropped (oversize): "
+          "the port's MTU is %u ([primary] mtu, clamped to what the port takes)", d, port_max_frame_,
+          port_max_frame_ - RTE_ETHER_HDR_LEN);
 }
 
 void SwitchEngine::DropFromDevice(uint32_t d, DropReason reason, rte_mbuf* m) {
@@ -457,11 +499,21 @@ uint32_t SwitchEngine::PollDevice(uint32_t d) {
     in.src_owner = src_owner;
     if (software_vm2vm_ && !IsMulticast(f.dst)) in.dst_owner = table_.Lookup(f.dst);
     in.software_vm2vm = software_vm2vm_;
-    in.max_frame = max_frame_;
+    in.port_max_frame = port_max_frame_;
     in.segmentation_offload = (m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG)) != 0;
     const Route r = RouteFromGuest(in, views_);
+    if (r.drop && r.reason == DropReason::kOversize) {
+      TooBigForPort(d);  // the only oversize drop of a whole frame: toward the port
+      rte_pktmbuf_free(m);
+      continue;
+    }
     if (r.drop) {
       DropFromDevice(d, r.reason, m);
+      continue;
+    }
+    CountTooBig(r, d);
+    if (r.devices == 0 && !r.to_port) {
+      rte_pktmbuf_free(m);  // every receiver refused it for its size (counted above)
       continue;
     }
     Bump(tx.packets);

@@ -69,6 +69,8 @@ class SwitchEngine final : public SleepHooks {
     uint64_t connections = 0;
     int vid = -1;
     bool refusal_logged = false;
+    bool oversize_logged = false;  // warned once per connection that it refuses big frames
+    bool port_oversize_logged = false;  // warned once per connection: its frames exceed the port's MTU
     uint64_t next_full_log_ns = 0;  // ring-full warnings: at most one a second
     ToVmBatch<rte_mbuf*> batch;
   };
@@ -92,6 +94,10 @@ class SwitchEngine final : public SleepHooks {
   void QueuePortTx(uint32_t src_device, rte_mbuf* m);
   void FlushPort();
   void DropFromDevice(uint32_t d, DropReason reason, rte_mbuf* m);
+  // Counts the copies `r` left out for their size (Route::too_big, port_too_big).
+  void CountTooBig(const Route& r, uint32_t src_device);
+  // A frame from device `d` larger than the port carries: counted oversize in its switch_tx.
+  void TooBigForPort(uint32_t d);
   // Tells vswitch-vhost whether, and under which frame size limit, it may deliver
   // guest-to-guest frames itself (state_layout.h DirectPolicy).
   void PublishDirectPolicy();
@@ -105,7 +111,7 @@ class SwitchEngine final : public SleepHooks {
   uint32_t max_devices_ = 0;
   uint16_t port_ = 0;
   uint16_t rx_queues_ = 1;
-  uint32_t max_frame_ = 1514;
+  uint32_t port_max_frame_ = 1514;  // untagged bytes toward the port (ConfigSnapshot)
   bool software_vm2vm_ = true;
   bool vmdq_ = false;
   PortAccess port_access_ = PortAccess::kDma;  // port_dma.h

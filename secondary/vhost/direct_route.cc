@@ -4,8 +4,7 @@
 
 namespace vswitch {
 
-std::optional<uint32_t> DirectDestination(const DirectFrame& in, std::span<const DeviceView> devices,
-                                          uint32_t max_frame) {
+std::optional<uint32_t> DirectDestination(const DirectFrame& in, std::span<const DeviceView> devices) {
   const FrameInfo& f = in.frame;
   if (in.src_device >= devices.size()) return std::nullopt;
   const DeviceView& src = devices[in.src_device];
@@ -29,10 +28,12 @@ std::optional<uint32_t> DirectDestination(const DirectFrame& in, std::span<const
   route.dst_owner = dst_owner;
   route.src_owner = in.src_device;
   route.software_vm2vm = true;
-  route.max_frame = max_frame;
+  // A unicast frame to another guest never reaches the port: only the receiver's limit
+  // applies (RouteFromGuest checks it against devices[dst].max_frame).
+  route.port_max_frame = 0;
   route.segmentation_offload = in.segmentation_offload;
   const Route r = RouteFromGuest(route, devices);
-  if (r.drop || r.to_port || std::popcount(r.devices) != 1) return std::nullopt;
+  if (r.drop || r.to_port || r.too_big != 0 || std::popcount(r.devices) != 1) return std::nullopt;
   return static_cast<uint32_t>(std::countr_zero(r.devices));
 }
 

@@ -23,10 +23,10 @@ struct DirectFrame {
 
 // `devices[i]`: device i as vhost sees it now. `ready`: vhost serves its current
 // connection; `learned`/`mac`: what switching learned for that same connection
-// (DeviceL2::connection == DeviceInfo::connections), else not learned. `max_frame`:
-// DirectPolicy::max_frame.
+// (DeviceL2::connection == DeviceInfo::connections), else not learned. `max_frame`: what
+// the guest can receive (GuestMaxFrame of its negotiated features); a frame larger than
+// the receiver takes is switching's, which counts it (oversize) against the receiver.
 [[nodiscard]] std::optional<uint32_t> DirectDestination(const DirectFrame& in,
-                                                        std::span<const DeviceView> devices,
-                                                        uint32_t max_frame);
+                                                        std::span<const DeviceView> devices);
 
 }  // namespace vswitch

@@ -233,7 +233,6 @@ void VhostForwarder::FreePending(Slot& slot) {
 void VhostForwarder::RefreshDirectViews() {
   direct_ = state_.direct.enabled.load(std::memory_order_acquire) != 0;
   if (!direct_) return;
-  direct_max_frame_ = state_.direct.max_frame.load(std::memory_order_relaxed);
   for (uint32_t i = 0; i < slots_.size(); ++i) {
     const Slot& slot = slots_[i];
     DeviceView& v = views_[i];
@@ -246,6 +245,8 @@ void VhostForwarder::RefreshDirectViews() {
                     state_.devices[i].connections.load(std::memory_order_relaxed);
     v.mac = v.learned ? l2.mac.load(std::memory_order_relaxed) : 0;
     v.vlan = VlanOfDevice(i);
+    // Written by this process before the device became ready (OnNewDevice).
+    v.max_frame = GuestMaxFrame(state_.devices[i].features.load(std::memory_order_relaxed));
   }
 }
 
@@ -258,7 +259,7 @@ uint16_t VhostForwarder::DeliverDirect(uint32_t index, rte_mbuf** pkts, uint16_t
     f.src_device = index;
     f.frame = ParseMbuf(m);
     f.segmentation_offload = (m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG)) != 0;
-    const std::optional<uint32_t> dst = DirectDestination(f, views_, direct_max_frame_);
+    const std::optional<uint32_t> dst = DirectDestination(f, views_);
     if (!dst) {
       pkts[slow++] = m;
       continue;

@@ -142,7 +142,6 @@ class VhostForwarder final : public SleepHooks {
   std::vector<ArmedQueue> armed_;
   // Direct guest-to-guest, refreshed every round (RefreshDirectViews).
   bool direct_ = false;
-  uint32_t direct_max_frame_ = 0;
   std::vector<DeviceView> views_;
   std::vector<DirectBatch> direct_batches_;
 };

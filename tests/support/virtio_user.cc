@@ -1,9 +1,13 @@
 #include "virtio_user.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 
 namespace vswitch::test {
 namespace {
@@ -24,8 +28,8 @@ VirtioUser::VirtioUser(const TempDir& dir, const std::string& socket, const std:
                        const std::string& mac, const std::string& vdev_extra,
                        const std::vector<std::string>& extra,
                        const std::vector<std::string>& eal_extra,
-                       std::chrono::milliseconds start_after)
-    : prefix_(UniqueName("vu") + "n" + std::to_string(g_instances++)) {
+                       std::chrono::milliseconds start_after, const std::string& commands_fifo)
+    : prefix_(UniqueName("vu") + "n" + std::to_string(g_instances++)), fifo_(commands_fifo) {
   std::vector<std::string> argv = {
       "dpdk-testpmd", "--no-pci", "--single-file-segments", "--file-prefix=" + prefix_,
       "-l", "0,1", "--main-lcore", "1", "-m", "256", "--no-telemetry",
@@ -45,9 +49,16 @@ VirtioUser::VirtioUser(const TempDir& dir, const std::string& socket, const std:
   if (start_after.count() > 0) {
     // testpmd reads "start" from a pipe fed after the delay; exec keeps its pid ours.
     const std::string delay = std::to_string(start_after.count() / 1000.0);
+    // With a FIFO, what the test writes to it follows: cat holds it open read-write, so
+    // it never sees the end of a writer and keeps the pipe open, as sleep does.
+    std::string after_start = "exec sleep 100000";
+    if (!fifo_.empty()) {
+      if (mkfifo(fifo_.c_str(), 0600) != 0) throw std::runtime_error("mkfifo " + fifo_ + " failed");
+      after_start = "exec cat 0<> \"$0\"";
+    }
     argv.insert(argv.begin(), {"bash", "-c",
-                               "exec 3< <(sleep " + delay + "; echo start; exec sleep 100000); exec \"$@\" <&3",
-                               "bash"});
+                               "exec 3< <(sleep " + delay + "; echo start; " + after_start + "); exec \"$@\" <&3",
+                               fifo_.empty() ? "bash" : fifo_});
   }
   process_ = Process(argv, dir / (prefix_ + ".log"));
 }
@@ -55,6 +66,16 @@ VirtioUser::VirtioUser(const TempDir& dir, const std::string& socket, const std:
 VirtioUser::~VirtioUser() {
   process_.Stop(SIGINT, std::chrono::seconds(5));
   RemoveDpdkLeftovers(prefix_);
+}
+
+bool VirtioUser::Command(const std::string& line) {
+  if (fifo_.empty()) return false;
+  const int fd = open(fifo_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  const std::string text = line + "\n";
+  const bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  return ok;
 }
 
 long long VirtioUser::LastStat(const std::string& key) {

@@ -20,12 +20,13 @@ class VirtioUser {
   // {"--vdev", "net_pcap0,rx_pcap=...,tx_pcap=..."}; the virtio-user port stays port 0).
   // `start_after` > 0: testpmd runs interactive and is told to "start" forwarding only
   // then (no periodic stats, so LastStat finds nothing): a guest whose first frames must
-  // not race the back-end's ring setup.
+  // not race the back-end's ring setup. `commands_fifo` (with start_after > 0): a FIFO
+  // this creates, whose lines testpmd reads as commands after "start" (Command).
   VirtioUser(const TempDir& dir, const std::string& socket, const std::string& mode,
              const std::string& mac, const std::string& vdev_extra = "",
              const std::vector<std::string>& extra = {},
              const std::vector<std::string>& eal_extra = {},
-             std::chrono::milliseconds start_after = {});
+             std::chrono::milliseconds start_after = {}, const std::string& commands_fifo = "");
   ~VirtioUser();
   VirtioUser(const VirtioUser&) = delete;
   VirtioUser& operator=(const VirtioUser&) = delete;
@@ -33,9 +34,13 @@ class VirtioUser {
   [[nodiscard]] Process& process() { return process_; }
   // The last value testpmd printed for `key` ("RX-packets:", "RX-bytes:", ...), -1 if none.
   [[nodiscard]] long long LastStat(const std::string& key);
+  // Hands testpmd one interactive command line (needs `commands_fifo`); false if the FIFO
+  // could not be written.
+  [[nodiscard]] bool Command(const std::string& line);
 
  private:
   std::string prefix_;
+  std::string fifo_;
   Process process_;
 };
 

@@ -96,6 +96,69 @@ TEST(RoutingTest, GuestBadFramesAreDroppedByReason) {
   EXPECT_EQ(RouteFromGuest(in, d), ToPort()) << "TSO frames are cut later";
 }
 
+constexpr uint64_t kMergeable = uint64_t{1} << kVirtioNetMrgRxbuf;
+
+// Guest to guest (vm2vm 1), the limit is the receiver's, not the port's MTU.
+TEST(RoutingTest, JumboGuestToGuestFollowsTheReceiversBuffers) {
+  auto d = Devices();
+  d[1].max_frame = GuestMaxFrame(kMergeable);
+  GuestRouteInput in = FromA(kB, true);
+  in.frame.length = 9000;
+  EXPECT_EQ(RouteFromGuest(in, d), ToDevices(0b10)) << "B has mergeable buffers; the port's 1514 does not apply";
+  in.port_max_frame = 9014;
+  EXPECT_EQ(RouteFromGuest(in, d), ToDevices(0b10));
+
+  d[1].max_frame = GuestMaxFrame(0);  // 1526-byte buffers
+  in.port_max_frame = 9014;
+  Route refused;
+  refused.too_big = 0b10;
+  EXPECT_EQ(RouteFromGuest(in, d), refused) << "counted against B, not a drop of A's";
+  in.frame.length = 1514;
+  EXPECT_EQ(RouteFromGuest(in, d), ToDevices(0b10));
+  // A TSO frame reaches a guest whole: one without big buffers cannot take it.
+  in.frame.length = 30000;
+  in.segmentation_offload = true;
+  EXPECT_EQ(RouteFromGuest(in, d), refused);
+  d[1].max_frame = GuestMaxFrame(uint64_t{1} << kVirtioNetGuestTso6);
+  EXPECT_EQ(RouteFromGuest(in, d), ToDevices(0b10));
+}
+
+TEST(RoutingTest, JumboToThePortFollowsThePortsMtu) {
+  const auto d = Devices();
+  GuestRouteInput in = FromA(kHost, true);
+  in.frame.length = 9000;
+  in.port_max_frame = 9014;
+  EXPECT_EQ(RouteFromGuest(in, d), ToPort());
+  in.frame.length = 9015;
+  EXPECT_EQ(RouteFromGuest(in, d), Route::Drop(DropReason::kOversize));
+}
+
+TEST(RoutingTest, JumboBroadcastReachesWhoCanTakeIt) {
+  auto d = Devices();
+  d[0].vlan = d[1].vlan = d[2].vlan = VlanOfDevice(0);  // one VLAN for the test
+  d[1].max_frame = GuestMaxFrame(kMergeable);
+  GuestRouteInput in = FromA(kBroadcast, true);
+  in.frame.length = 4000;
+  Route r;
+  r.port_too_big = true;  // the port carries 1514
+  r.devices = 0b10;       // B has mergeable buffers
+  r.too_big = 0b100;      // device 2 has not
+  EXPECT_EQ(RouteFromGuest(in, d), r);
+  in.port_max_frame = 9014;
+  r.port_too_big = false;
+  r.to_port = true;
+  EXPECT_EQ(RouteFromGuest(in, d), r);
+}
+
+TEST(RoutingTest, JumboFromThePortFollowsTheReceiversBuffers) {
+  auto d = Devices();
+  Route refused;
+  refused.too_big = 0b1;
+  EXPECT_EQ(RouteFromPort(Frame(kA, kHost, true, 1000, 9004), 0u, d, 9014), refused);
+  d[0].max_frame = GuestMaxFrame(kMergeable);
+  EXPECT_EQ(RouteFromPort(Frame(kA, kHost, true, 1000, 9004), 0u, d, 9014), ToDevices(0b1));
+}
+
 TEST(RoutingTest, GuestToANotReadyDeviceIsDropped) {
   auto d = Devices();
   d[1].ready = false;

@@ -66,6 +66,11 @@ TEST_P(BadValueTest, ExitTwoWithOneLineNamingTheOption) {
 INSTANTIATE_TEST_SUITE_P(
     EveryRange, BadValueTest,
     testing::Values(
+        BadValue{Role::kPrimary, {"--mtu", "67"}, "--mtu: 67 is out of range (allowed: auto or 68-65535)"},
+        BadValue{Role::kPrimary, {"--mtu", "65536"}, "--mtu"},
+        BadValue{Role::kPrimary, {"--mtu", "99999999999"}, "--mtu"},
+        BadValue{Role::kPrimary, {"--mtu", "jumbo"}, "--mtu: 'jumbo' is not an MTU"},
+        BadValue{Role::kPrimary, {"--mtu", ""}, "--mtu"},
         BadValue{Role::kVhost, {"--mergeable", "2"}, "--mergeable"},
         BadValue{Role::kVhost, {"--mergeable", "yes"}, "mergeable"},
         BadValue{Role::kVhost, {"--tso", "5"}, "--tso"},
@@ -223,6 +228,22 @@ TEST(ConfigTest, VlanStripIsAcceptedOnlyToSayItWasRemoved) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(r.run);
   EXPECT_NE(r.message.find("--vlan-strip was removed"), std::string::npos) << r.message;
+}
+
+TEST(ConfigTest, PortMtuIsAutoOrANumber) {
+  EXPECT_EQ(Parse(Role::kPrimary, {}).config.primary.mtu, 0u) << "auto";
+  EXPECT_EQ(Parse(Role::kPrimary, {"--mtu", "auto"}).config.primary.mtu, 0u);
+  EXPECT_EQ(Parse(Role::kPrimary, {"--mtu", "9000"}).config.primary.mtu, 9000u);
+  TempDir dir;
+  const std::string file = dir / "m.conf";
+  WriteFile(file, "[primary]\nmtu = 4000\n[vhost]\nmergeable = 1\n");
+  const ParseResult r = Parse(Role::kPrimary, {"--config", file, "--print-config"});
+  ASSERT_EQ(r.exit_code, 0) << r.message;
+  EXPECT_NE(r.message.find("\"mtu\":4000"), std::string::npos) << r.message;
+  const ParseResult a = Parse(Role::kPrimary, {"--print-config"});
+  EXPECT_NE(a.message.find("\"mtu\":\"auto\""), std::string::npos) << a.message;
+  // [primary] mtu is the primary's: vhost does not know it.
+  EXPECT_EQ(Parse(Role::kVhost, {"--mtu", "9000"}).exit_code, 2);
 }
 
 TEST(ConfigTest, SocketModeIsOctal) {

@@ -13,6 +13,7 @@ TEST(StatusJsonTest, RolesDevicesAndCounters) {
   s->layout_version = kLayoutVersion;
   std::strcpy(s->config.port, "net_tap0,iface=\"q\"");
   s->config.max_devices = 4;
+  s->config.port_mtu = 9000;
   RoleSlot& vhost = s->roles[static_cast<size_t>(Role::kVhost)];
   vhost.pid = 42;
   vhost.state = static_cast<uint32_t>(RoleState::kUp);
@@ -38,6 +39,7 @@ TEST(StatusJsonTest, RolesDevicesAndCounters) {
 
   const std::string j = RenderStatusJson(*s, {6'000'000'000, 11'000'000'000});
   EXPECT_NE(j.find("\"port\":\"net_tap0,iface=\\\"q\\\"\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"port_mtu\":9000,"), std::string::npos) << j;
   EXPECT_NE(j.find("\"vhost\":{\"pid\":42,\"state\":\"up\",\"uptime_s\":10.0,\"heartbeat_age_ms\":1000,"
                    "\"restarts\":2"),
             std::string::npos)
