@@ -177,6 +177,69 @@ TEST_F(RingRepairGroupTest, SwitchingKilledInsideADequeueLosesNoFrame) {
   EXPECT_TRUE(RingsQuiet(after)) << Describe(after);
 }
 
+// vswitch-vhost was killed inside a dequeue of 20 of the 32 frames queued for guest B
+// (to_vm_1) and inside an enqueue of 20 of guest A's frames (from_vm_0: 5 slots written,
+// 15 never). Its successor's repair: the 32 frames queued for B's old connection are all
+// taken and freed when B connects again (counted as device_not_ready, as vhost frees what
+// was queued for an old connection), and switching, started after it, routes exactly A's
+// 32 new frames to B and none of the unfinished enqueue. (The guests are started again:
+// a virtio-user client does not reconnect by itself.)
+TEST_F(RingRepairGroupTest, VhostKilledInsideADequeueAndAnEnqueue) {
+  auto b = Guest(1, kMacB, 8);
+  ASSERT_TRUE(WaitRegistered(kMacB, 1001)) << g().Log("switching") << b->process().Log();
+  ASSERT_EQ(g().Vswitch({"stop", "switching"}).exit_code, 0);
+  ASSERT_EQ(g().Vswitch({"stop", "vhost"}).exit_code, 0);
+  b.reset();
+
+  // 32 frames for B on to_vm_1 (the probe stands in for switching), 20 of them taken by a
+  // consumer that dies; then a producer of from_vm_0 that dies after 5 of 20 slots.
+  const CommandResult inject = RingProbe(g().prefix(), {"--device", "1", "--inject", "32", "--size", "64",
+                                                        "--dst", kMacB, "--src", kHost});
+  ASSERT_EQ(inject.exit_code, 0) << inject.output;
+  const CommandResult dequeue = RingProbe(g().prefix(), {"--device", "1", "--abandon", "20", "--ring", "to_vm",
+                                                         "--end", "consumer"});
+  ASSERT_EQ(dequeue.exit_code, 128 + SIGKILL) << dequeue.output;
+  const CommandResult enqueue = RingProbe(g().prefix(), {"--device", "0", "--abandon", "20", "--ring", "from_vm",
+                                                         "--end", "producer", "--written", "5", "--size", "64",
+                                                         "--dst", kMacB, "--src", "02:00:00:00:00:77"});
+  ASSERT_EQ(enqueue.exit_code, 128 + SIGKILL) << enqueue.output;
+  const RingCounters left = ReadRingCounters(g());
+  ASSERT_EQ(left.at("vsw_to_vm_1")[2] - left.at("vsw_to_vm_1")[3], 20u) << Describe(left);
+  ASSERT_EQ(left.at("vsw_from_vm_0")[0] - left.at("vsw_from_vm_0")[1], 20u) << Describe(left);
+
+  const auto stale = [&] {
+    return Metric("vswitch_device_drops_total", {{"device", "1"}, {"stage", "vhost"}, {"reason", "device_not_ready"}});
+  };
+  const double stale_before = stale();
+  const CommandResult vhost = g().Vswitch({"restart", "vhost"});
+  ASSERT_EQ(vhost.exit_code, 0) << vhost.output << g().Log("vhost");
+  ASSERT_TRUE(g().WaitRoleState("vhost", "up")) << g().Log("vhost");
+  const std::string log = g().Log("vhost");
+  EXPECT_NE(log.find("ring vsw_to_vm_1: the previous vswitch-vhost was killed inside a dequeue of 20 slot(s)"),
+            std::string::npos) << log;
+  EXPECT_NE(log.find("ring vsw_from_vm_0: the previous vswitch-vhost was killed inside an enqueue of 20 slot(s)"),
+            std::string::npos) << log;
+  EXPECT_EQ(Metric("vswitch_role_ring_repairs_total", {{"role", "vhost"}}), 2);
+  EXPECT_EQ(Metric("vswitch_role_ring_repair_slots_total", {{"role", "vhost"}, {"outcome", "dropped"}}), 20);
+  EXPECT_EQ(Metric("vswitch_role_ring_repair_slots_total", {{"role", "vhost"}, {"outcome", "redelivered"}}), 20);
+
+  b = Guest(1, kMacB, 8);
+  EXPECT_TRUE(WaitFor([&] { return stale() - stale_before == 32; }, 20s))
+      << "frames queued for B's old connection, freed: " << stale() - stale_before << "\n" << g().Log("vhost");
+
+  ASSERT_NO_FATAL_FAILURE(StartSwitching());
+  const pid_t switching = g().RolePid("switching");
+  EXPECT_TRUE(WaitFor([&] { return g().Status(".devices[1].mac") == kMacB; }, 20s)) << g().Log("switching");
+  auto a = Guest(0, kMacA, 32, kMacB);
+  EXPECT_TRUE(WaitFor([&] { return b->LastStat("RX-packets:") >= 32; }, 20s))
+      << b->process().Log() << g().Log("switching") << g().Log("vhost");
+  std::this_thread::sleep_for(2500ms);
+  EXPECT_EQ(b->LastStat("RX-packets:"), 32) << "B received frames that were never published";
+  EXPECT_EQ(g().RolePid("switching"), switching) << g().Log("switching");
+  RingCounters after;
+  EXPECT_TRUE(WaitFor([&] { return RingsQuiet(after = ReadRingCounters(g())); }, 10s)) << Describe(after);
+}
+
 // kill -9 at random moments while A sends to B without pause: after each restart B keeps
 // receiving, and once A stops every ring's ends agree. (A kill lands between a head and a
 // tail only now and then; when it does, the log and the counters say so.)
