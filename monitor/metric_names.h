@@ -17,6 +17,8 @@ inline constexpr std::string_view kRoleHeartbeatAge = "vswitch_role_heartbeat_ag
 inline constexpr std::string_view kRoleStartTime = "vswitch_role_start_time_seconds";
 inline constexpr std::string_view kRoleSleeps = "vswitch_role_sleeps_total";
 inline constexpr std::string_view kRoleYields = "vswitch_role_cpu_yields_total";
+inline constexpr std::string_view kRoleRingRepairs = "vswitch_role_ring_repairs_total";
+inline constexpr std::string_view kRoleRingRepairSlots = "vswitch_role_ring_repair_slots_total";
 
 // vhost-user devices.
 inline constexpr std::string_view kDeviceInfo = "vswitch_device_info";
@@ -66,7 +68,7 @@ inline constexpr std::string_view kMacTableCapacity = "vswitch_mac_table_capacit
 
 inline constexpr std::array kAll = {
     kBuildInfo, kRoleUp, kRoleRestarts, kRoleDeaths, kRoleHeartbeatAge, kRoleStartTime,
-    kRoleSleeps, kRoleYields,
+    kRoleSleeps, kRoleYields, kRoleRingRepairs, kRoleRingRepairSlots,
     kDeviceInfo, kDeviceConnected, kDeviceReady, kDeviceFeaturesInfo, kDeviceFeatureNegotiated,
     kDeviceQueuePairs, kDeviceConnections, kDeviceRefusedConnections, kDeviceMacInfo, kDevicePackets, kDeviceBytes,
     kDeviceDrops, kDeviceRxRetries, kZeroCopyPackets, kZeroCopyCopied, kZeroCopyMappings,

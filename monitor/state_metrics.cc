@@ -155,10 +155,24 @@ void AppendRoles(const SharedState& state, const MetricsClock& now,
   auto yields = CounterFamily(metrics::kRoleYields,
                         "Times a polling role gave its CPU to the other poller pinned to the "
                         "same CPU (after handing it packets, or idle).");
+  auto ring_repairs = CounterFamily(metrics::kRoleRingRepairs,
+                        "Half-done ring operations (an enqueue or dequeue its killed predecessor "
+                        "had begun and not finished) that the role rolled back when it attached. "
+                        "Each comes with a kill: the slots are counted in "
+                        "vswitch_role_ring_repair_slots_total.");
+  auto ring_slots = CounterFamily(metrics::kRoleRingRepairSlots,
+                        "Ring slots of those operations, by outcome: dropped (an enqueue's, never "
+                        "published: their mbufs died with the process) or redelivered (a "
+                        "dequeue's, handed out again, each once).");
   for (Role r : kAllRoles) {
     const RoleSlot& slot = state.roles[static_cast<std::size_t>(r)];
     const MetricLabels labels = {{"role", std::string(RoleName(r))}};
     if (r == Role::kVhost || r == Role::kSwitching) {
+      ring_repairs.Add(labels, Load(slot.ring_repairs));
+      ring_slots.Add({{"role", std::string(RoleName(r))}, {"outcome", "dropped"}},
+                     Load(slot.ring_slots_dropped));
+      ring_slots.Add({{"role", std::string(RoleName(r))}, {"outcome", "redelivered"}},
+                     Load(slot.ring_slots_redelivered));
       const DoorbellSlot& bell = state.doorbells[static_cast<std::size_t>(r)];
       sleeps.Add({{"role", std::string(RoleName(r))}, {"end", "woken"}}, Load(bell.woken));
       sleeps.Add({{"role", std::string(RoleName(r))}, {"end", "timeout"}}, Load(bell.timed_out));
@@ -183,6 +197,8 @@ void AppendRoles(const SharedState& state, const MetricsClock& now,
   start.MoveTo(out);
   sleeps.MoveTo(out);
   yields.MoveTo(out);
+  ring_repairs.MoveTo(out);
+  ring_slots.MoveTo(out);
 }
 
 void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamily>& out) {

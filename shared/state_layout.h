@@ -27,8 +27,9 @@ inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // DeviceCounters::direct_rx/direct_tx). 7: DeviceInfo::refused_connections;
 // DropReason::kGuestNoBuffer removed (QueueCounters::drops one shorter). 8:
 // ConfigSnapshot::port_mtu/port_max_frame; DirectPolicy::max_frame removed (guest-to-guest
-// frames are limited by the receiving guest, not the port).
-inline constexpr uint32_t kLayoutVersion = 8;
+// frames are limited by the receiving guest, not the port). 9: RoleSlot's ring repair
+// counters.
+inline constexpr uint32_t kLayoutVersion = 9;
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -63,6 +64,13 @@ struct alignas(kCacheLine) RoleSlot {
   std::atomic<uint64_t> heartbeat_ns; // CLOCK_MONOTONIC of the last heartbeat
   std::atomic<uint64_t> instances;    // registrations so far; restarts = instances - 1
   std::atomic<uint64_t> deaths;       // times the primary found it gone or hung
+  // Written by the role when it attaches (ring_repair.h): half-done ring operations a
+  // killed predecessor left on the ring ends this role owns, rolled back; and their slots,
+  // dropped (producer end: never published) or redelivered (consumer end). Kept across
+  // restarts: totals since the primary started.
+  std::atomic<uint64_t> ring_repairs;
+  std::atomic<uint64_t> ring_slots_dropped;
+  std::atomic<uint64_t> ring_slots_redelivered;
 };
 
 enum class DeviceState : uint32_t {

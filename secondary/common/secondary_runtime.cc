@@ -13,6 +13,7 @@
 #include "log.h"
 #include "names.h"
 #include "process_util.h"
+#include "role_ring_repair.h"
 #include "service_notify.h"
 
 namespace vswitch {
@@ -86,8 +87,18 @@ std::unique_ptr<SecondaryRuntime> SecondaryRuntime::Attach(const Config& config,
   }
   rt->primary_ = rt->state_->primary_pid.load();
   if (!rt->Register(error)) return nullptr;
+  // Registered: no other instance of this role is alive, so the ring ends it owns are
+  // ours to repair, before the role's body touches any of them.
+  RoleRingRepairTotals rings;
+  if (!RepairRoleRings(rt->role_, *rt->state_, &rings, error)) return nullptr;
   VSW_LOG(INFO, "%s (pid %d) attached to the group '%s' (primary pid %d, layout %u)",
           binary.c_str(), rt->self_, prefix.c_str(), rt->primary_, kLayoutVersion);
+  if (rings.rings_checked > 0) {
+    VSW_LOG(INFO, "ring ends taken over: %u, half-done operations repaired: %u "
+            "(slots dropped %lu, redelivered %lu)", rings.rings_checked, rings.repairs,
+            static_cast<unsigned long>(rings.slots_dropped),
+            static_cast<unsigned long>(rings.slots_redelivered));
+  }
   return rt;
 }
 

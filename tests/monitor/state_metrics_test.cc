@@ -244,6 +244,22 @@ TEST_F(StateMetricsTest, RolesUpRestartsAndHeartbeatAge) {
                                            {"layout_version", std::to_string(kLayoutVersion)}}), 1);
 }
 
+TEST_F(StateMetricsTest, RingRepairsOfTheRolesThatOwnRingEnds) {
+  RoleSlot& sw = state_->roles[static_cast<size_t>(Role::kSwitching)];
+  sw.ring_repairs = 2;
+  sw.ring_slots_dropped = 17;
+  sw.ring_slots_redelivered = 5;
+  state_->roles[static_cast<size_t>(Role::kVhost)].ring_slots_redelivered = 32;
+  const Families f = Collect();
+  EXPECT_EQ(Value(f, metrics::kRoleRingRepairs, {{"role", "switching"}}), 2);
+  EXPECT_EQ(Value(f, metrics::kRoleRingRepairs, {{"role", "vhost"}}), 0);
+  EXPECT_EQ(Value(f, metrics::kRoleRingRepairSlots, {{"role", "switching"}, {"outcome", "dropped"}}), 17);
+  EXPECT_EQ(Value(f, metrics::kRoleRingRepairSlots, {{"role", "switching"}, {"outcome", "redelivered"}}), 5);
+  EXPECT_EQ(Value(f, metrics::kRoleRingRepairSlots, {{"role", "vhost"}, {"outcome", "redelivered"}}), 32);
+  EXPECT_EQ(LabelValues(f, metrics::kRoleRingRepairs, "role"), (std::set<std::string>{"switching", "vhost"}))
+      << "the primary and the monitor own no ring end";
+}
+
 TEST_F(StateMetricsTest, PortCountersOfTheSwitchingSecondary) {
   state_->port.rx_packets = 10;
   state_->port.tx_bytes = 640;

@@ -6,8 +6,17 @@
 //
 //   vswitch-ring-probe --file-prefix P --device I --dump N [--timeout-ms T]
 //   vswitch-ring-probe --file-prefix P --device I --inject N --size S [--dst MAC] [--src MAC]
+//   vswitch-ring-probe --file-prefix P --device I --abandon N --ring to_vm|from_vm
+//                      --end producer|consumer [--written K]
+//   vswitch-ring-probe --file-prefix P --counters
 //
 // Output: one line per frame "FRAME <len> <hex>" (dump), then "PROBE frames=<n> bytes=<b>".
+// --abandon leaves one end of a ring as its owner leaves it when killed between moving the
+// head and moving the tail: a producer's head N slots past its tail with the first K of
+// them written (--size frames, the rest untouched), or a consumer's head N slots past its
+// tail; then the probe kills itself (SIGKILL). Only while the role owning that end is
+// stopped. --counters prints "RING <name> <prod head> <prod tail> <cons head> <cons tail>"
+// for every device ring.
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ether.h>
@@ -15,6 +24,8 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <chrono>
 #include <cstdio>
@@ -38,6 +49,11 @@ struct Args {
   long timeout_ms = 10000;
   std::string dst = "ff:ff:ff:ff:ff:ff";
   std::string src = "02:00:00:00:00:99";
+  long abandon = -1;
+  long written = 0;
+  std::string ring;
+  std::string end;
+  bool counters = false;
 };
 
 [[noreturn]] void Usage(const char* why) {
@@ -49,6 +65,10 @@ Args ParseArgs(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
+    if (k == "--counters") {
+      a.counters = true;
+      continue;
+    }
     if (i + 1 >= argc) Usage(("missing value for " + k).c_str());
     const char* v = argv[++i];
     if (k == "--file-prefix") a.prefix = v;
@@ -59,10 +79,21 @@ Args ParseArgs(int argc, char** argv) {
     else if (k == "--timeout-ms") a.timeout_ms = std::atol(v);
     else if (k == "--dst") a.dst = v;
     else if (k == "--src") a.src = v;
+    else if (k == "--abandon") a.abandon = std::atol(v);
+    else if (k == "--written") a.written = std::atol(v);
+    else if (k == "--ring") a.ring = v;
+    else if (k == "--end") a.end = v;
     else Usage(("unknown option " + k).c_str());
   }
   if (a.prefix.empty()) Usage("--file-prefix is required");
-  if ((a.dump < 0) == (a.inject < 0)) Usage("give exactly one of --dump N and --inject N");
+  if ((a.dump >= 0) + (a.inject >= 0) + (a.abandon >= 0) + a.counters != 1) {
+    Usage("give exactly one of --dump N, --inject N, --abandon N and --counters");
+  }
+  if (a.abandon >= 0) {
+    if (a.ring != "to_vm" && a.ring != "from_vm") Usage("--abandon: --ring to_vm or from_vm");
+    if (a.end != "producer" && a.end != "consumer") Usage("--abandon: --end producer or consumer");
+    if (a.written < 0 || a.written > a.abandon) Usage("--written: 0 to the --abandon count");
+  }
   if (a.size < 60 || a.size > RTE_MBUF_DEFAULT_DATAROOM) Usage("--size: 60-2048");
   return a;
 }
@@ -75,6 +106,49 @@ void FillFrame(uint8_t* p, unsigned size, long i, vswitch::MacKey dst, vswitch::
   p[12] = 0x88;  // local experimental EtherType 0x88b5
   p[13] = 0xb5;
   for (unsigned k = 14; k < size; ++k) p[k] = static_cast<uint8_t>(i + k);
+}
+
+// Leaves one end of a ring as a killed owner leaves it (see the header) and dies.
+int Abandon(const Args& a) {
+  const std::string name = a.ring == "to_vm" ? vswitch::ToVmRingName(a.device) : vswitch::FromVmRingName(a.device);
+  rte_ring* r = rte_ring_lookup(name.c_str());
+  rte_mempool* pool = rte_mempool_lookup(vswitch::kMbufPool);
+  if (r == nullptr || pool == nullptr) {
+    std::fprintf(stderr, "vswitch-ring-probe: the group has no ring %s or no pool\n", name.c_str());
+    return 1;
+  }
+  auto** slots = reinterpret_cast<void**>(r + 1);
+  const uint32_t n = static_cast<uint32_t>(a.abandon);
+  if (a.end == "producer") {
+    const uint32_t head = r->prod.head;
+    if (head != r->prod.tail || head + n - r->cons.tail > r->capacity) {
+      std::fprintf(stderr, "vswitch-ring-probe: %s: producer busy or no room for %u\n", name.c_str(), n);
+      return 1;
+    }
+    const auto src = vswitch::MacFromString(a.src);
+    const auto dst = vswitch::MacFromString(a.dst);
+    if (!src || !dst) Usage("--dst/--src: not a MAC");
+    __atomic_store_n(&r->prod.head, head + n, __ATOMIC_RELEASE);
+    for (long i = 0; i < a.written; ++i) {
+      rte_mbuf* m = rte_pktmbuf_alloc(pool);
+      if (m == nullptr) break;
+      FillFrame(reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(a.size))), a.size, i,
+                *dst, *src);
+      slots[(head + i) & r->mask] = m;
+    }
+  } else {
+    const uint32_t head = r->cons.head;
+    if (head != r->cons.tail || r->prod.tail - head < n) {
+      std::fprintf(stderr, "vswitch-ring-probe: %s: consumer busy or fewer than %u published\n", name.c_str(), n);
+      return 1;
+    }
+    __atomic_store_n(&r->cons.head, head + n, __ATOMIC_RELEASE);
+  }
+  std::printf("PROBE abandoned %s %s of %u slot(s)\n", name.c_str(),
+              a.end == "producer" ? "an enqueue" : "a dequeue", n);
+  std::fflush(stdout);
+  raise(SIGKILL);
+  return 1;
 }
 
 }  // namespace
@@ -90,6 +164,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vswitch-ring-probe: EAL init failed: %s\n", rte_strerror(rte_errno));
     return 1;
   }
+  if (a.counters) {
+    for (unsigned d = 0; d < 64; ++d) {
+      for (const std::string& name : {vswitch::ToVmRingName(d), vswitch::FromVmRingName(d)}) {
+        const rte_ring* r = rte_ring_lookup(name.c_str());
+        if (r == nullptr) continue;
+        std::printf("RING %s %u %u %u %u\n", name.c_str(), r->prod.head, r->prod.tail, r->cons.head,
+                    r->cons.tail);
+      }
+    }
+    rte_eal_cleanup();
+    return 0;
+  }
+  if (a.abandon >= 0) return Abandon(a);
   int rc = 0;
   rte_mempool* pool = rte_mempool_lookup(vswitch::kMbufPool);
   rte_ring* ring = rte_ring_lookup(a.dump >= 0 ? vswitch::FromVmRingName(a.device).c_str()
