@@ -25,8 +25,9 @@ inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // zero-copy counters, DropReason::kStaleZeroCopy. 4: doorbells. 5:
 // ConfigSnapshot::port_rx_wake_fds. 6: direct guest-to-guest (DirectPolicy,
 // DeviceCounters::direct_rx/direct_tx). 7: DeviceInfo::refused_connections;
-// DropReason::kGuestNoBuffer removed (QueueCounters::drops one shorter).
-inline constexpr uint32_t kLayoutVersion = 7;
+// DropReason::kGuestNoBuffer removed (QueueCounters::drops one shorter). 8:
+// DeviceInfo::memory_faults.
+inline constexpr uint32_t kLayoutVersion = 8;
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -81,6 +82,8 @@ struct alignas(kCacheLine) DeviceInfo {
   std::atomic<uint64_t> connections;  // new_device count
   // Front-ends refused because the socket already had a live connection (server mode).
   std::atomic<uint64_t> refused_connections;
+  // Connections closed because guest memory faulted: the front-end shrank its file.
+  std::atomic<uint64_t> memory_faults;
 };
 
 // Written by the switching secondary: what it learned about the device.
@@ -239,6 +242,7 @@ static_assert(sizeof(DeviceL2) == kCacheLine);
 static_assert(sizeof(DeviceInfo) % kCacheLine == 0);
 static_assert(sizeof(DeviceInfo) == 3 * kCacheLine);
 static_assert(offsetof(DeviceInfo, refused_connections) == 144);
+static_assert(offsetof(DeviceInfo, memory_faults) == 152);
 static_assert(sizeof(QueueCounters) % kCacheLine == 0);
 static_assert(sizeof(PortCounters) % kCacheLine == 0);
 static_assert(offsetof(SharedState, magic) == 0);
