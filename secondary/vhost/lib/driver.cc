@@ -347,7 +347,12 @@ void Driver::CloseConnection(uint64_t conn_id, ProtocolError reason) {
   std::unique_ptr<Connection> conn = std::move(it->second);
   connections_.erase(it);
   epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, conn->fd.get(), nullptr);
-  if (reason != ProtocolError::kNone) {
+  if (reason == ProtocolError::kGuestMemoryFault) {
+    // Not caused by a message: OnGuestFaults logged the region.
+    errors_[static_cast<size_t>(reason)].fetch_add(1);
+    Log(LogLevel::kError, "VHOST_CONFIG: (%d) %s: closing connection: %s", conn->device->vid(),
+        conn->socket->path.c_str(), ProtocolErrorName(reason));
+  } else if (reason != ProtocolError::kNone) {
     errors_[static_cast<size_t>(reason)].fetch_add(1);
     Log(LogLevel::kError, "VHOST_CONFIG: (%d) %s: closing connection: %s (request %u %s)",
         conn->device->vid(), conn->socket->path.c_str(), ProtocolErrorName(reason),
