@@ -394,6 +394,49 @@ TEST_F(ProtocolTest, ShrunkGuestMemoryClosesOnlyThatConnection) {
   for (int e : efds) close(e);
 }
 
+// The dirty log is the front-end's file too (SET_LOG_BASE): shrunk during a migration,
+// the next used-ring write marks a page in it and faults. Same outcome as for guest
+// memory: the write returns, the connection is closed and counted.
+TEST_F(ProtocolTest, ShrunkDirtyLogClosesTheConnection) {
+  const std::string path = dir_ / "migrating.sock";
+  ASSERT_EQ(driver_.Register(path, 0), 0);
+  GuestRam ram;
+  FrontEnd fe(path);
+  ASSERT_TRUE(fe.connected());
+  Negotiate(fe);
+  SetMemTable(fe, ram);
+  std::vector<int> efds;
+  SetUpVrings(fe, ram, efds);
+  ASSERT_TRUE(WaitFor([&] { return new_devices_.load() == 1; }, 3s));
+  const int vid = last_new_.load();
+  constexpr size_t kLogSize = 64 << 10;
+  const int log_fd = memfd_create("vsw-dirty-log", MFD_CLOEXEC);
+  ASSERT_EQ(ftruncate(log_fd, kLogSize), 0);
+  const LogDescription desc{kLogSize, 0};
+  ASSERT_TRUE(fe.Send(Request::kSetLogBase, &desc, sizeof(desc), {log_fd}));
+  EXPECT_EQ(fe.RecvU64(), 0u);
+  const uint64_t ring = reinterpret_cast<uint64_t>(ram.base) + 0x10000;
+  const uint64_t used_gpa = ram.Region().guest_phys_addr + 0x10000 + 0x2000;
+  const VringAddr logged{0, kVringAddrFlagLog, ring, ring + 0x2000, ring + 0x1000, used_gpa};
+  ASSERT_TRUE(fe.Send(Request::kSetVringAddr, &logged, sizeof(logged)));
+  ASSERT_TRUE(fe.SendU64(Request::kSetFeatures, kGuestFeatures | Bit(feature::kLogAll), {},
+                         kVersion | kFlagNeedReply));
+  EXPECT_EQ(fe.RecvU64(), 0u);
+
+  ASSERT_EQ(ftruncate(log_fd, 0), 0);
+  // A used-ring write (the flags word) marks its page in the log.
+  ASSERT_EQ(driver_.EnableGuestNotification(vid, 0, 1), 0);
+  EXPECT_TRUE(fe.ClosedByPeer()) << "the connection of the shrunk log stays open";
+  EXPECT_EQ(driver_.MemoryFaultCount(), 1u);
+  EXPECT_EQ(Errors(ProtocolError::kGuestMemoryFault), 1u);
+  {
+    std::lock_guard lock(refused_mu_);
+    EXPECT_EQ(fault_paths_, std::vector<std::string>{path});
+  }
+  close(log_fd);
+  for (int e : efds) close(e);
+}
+
 // A device belongs to its socket: a second front-end on a socket that has a live
 // connection would take the device over and leave the first unserved. It is closed at
 // once, counted and reported; the first keeps working; after the first leaves, the next

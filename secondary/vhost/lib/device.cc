@@ -279,6 +279,11 @@ ProtocolError Device::SetLogBase(const Message& msg, std::vector<UniqueFd>& fds)
   DirtyLog fresh;
   const ProtocolError e = fresh.Map(fds[0].get(), desc.mmap_size, desc.mmap_offset);
   if (e != ProtocolError::kNone) return e;
+  GuardOwner who = memory_.fault_owner();
+  if (who.notify_fd >= 0 || who.owner != 0) {
+    who.detail = kDirtyLogFaultDetail;
+    fresh.Guard(who);
+  }
   LockAll();
   log_.Swap(fresh);
   for (auto& q : queues_) UpdateQueue(q);

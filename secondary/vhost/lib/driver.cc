@@ -546,12 +546,20 @@ void Driver::OnGuestFaults() {
     // (the front-end exited too) still names its socket, unless the slot was reused.
     const bool same = d != nullptr && d->fault_owner().owner == f.who.owner;
     const std::string path = same ? d->socket_path() : std::string("(connection gone)");
-    Log(LogLevel::kError,
-        "VHOST_CONFIG: (%d) %s: guest memory region at guest address 0x%llx (%zu bytes mapped at %p) "
-        "faulted at %p (SIGBUS): the front-end shrank its memory file under the back-end; the "
-        "region reads as zeros from now on and the connection is closed",
-        vid, path.c_str(), static_cast<unsigned long long>(f.who.detail), f.len,
-        reinterpret_cast<void*>(f.base), reinterpret_cast<void*>(f.addr));
+    if (f.who.detail == kDirtyLogFaultDetail) {
+      Log(LogLevel::kError,
+          "VHOST_CONFIG: (%d) %s: the dirty log (%zu bytes mapped at %p) faulted at %p (SIGBUS): "
+          "the front-end shrank its log file under the back-end; the log reads as zeros from now "
+          "on and the connection is closed",
+          vid, path.c_str(), f.len, reinterpret_cast<void*>(f.base), reinterpret_cast<void*>(f.addr));
+    } else {
+      Log(LogLevel::kError,
+          "VHOST_CONFIG: (%d) %s: guest memory region at guest address 0x%llx (%zu bytes mapped at %p) "
+          "faulted at %p (SIGBUS): the front-end shrank its memory file under the back-end; the "
+          "region reads as zeros from now on and the connection is closed",
+          vid, path.c_str(), static_cast<unsigned long long>(f.who.detail), f.len,
+          reinterpret_cast<void*>(f.base), reinterpret_cast<void*>(f.addr));
+    }
     if (same && ops_.memory_fault) ops_.memory_fault(path);
     if (connections_.count(f.who.owner) != 0) CloseConnection(f.who.owner, ProtocolError::kGuestMemoryFault);
   }
