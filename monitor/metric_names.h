@@ -29,6 +29,7 @@ inline constexpr std::string_view kDeviceFeatureNegotiated = "vswitch_device_fea
 inline constexpr std::string_view kDeviceQueuePairs = "vswitch_device_queue_pairs";
 inline constexpr std::string_view kDeviceConnections = "vswitch_device_connections_total";
 inline constexpr std::string_view kDeviceRefusedConnections = "vswitch_device_refused_connections_total";
+inline constexpr std::string_view kDeviceMemoryFaults = "vswitch_device_memory_faults_total";
 inline constexpr std::string_view kDeviceMacInfo = "vswitch_device_mac_info";
 inline constexpr std::string_view kDevicePackets = "vswitch_device_packets_total";
 inline constexpr std::string_view kDeviceBytes = "vswitch_device_bytes_total";
@@ -70,7 +71,7 @@ inline constexpr std::array kAll = {
     kBuildInfo, kRoleUp, kRoleRestarts, kRoleDeaths, kRoleHeartbeatAge, kRoleStartTime,
     kRoleSleeps, kRoleYields, kRoleRingRepairs, kRoleRingRepairSlots,
     kDeviceInfo, kDeviceConnected, kDeviceReady, kDeviceFeaturesInfo, kDeviceFeatureNegotiated,
-    kDeviceQueuePairs, kDeviceConnections, kDeviceRefusedConnections, kDeviceMacInfo, kDevicePackets, kDeviceBytes,
+    kDeviceQueuePairs, kDeviceConnections, kDeviceRefusedConnections, kDeviceMemoryFaults, kDeviceMacInfo, kDevicePackets, kDeviceBytes,
     kDeviceDrops, kDeviceRxRetries, kZeroCopyPackets, kZeroCopyCopied, kZeroCopyMappings,
     kZeroCopyMappingRefusals, kPortInfo, kPortSwitchedPackets, kPortSwitchedBytes,
     kPortDrops, kPortRxPackets, kPortRxBytes, kPortTxPackets, kPortTxBytes, kPortRxMissed,

@@ -228,6 +228,11 @@ void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamil
                          "Front-ends refused because the device's socket already had a live "
                          "connection (one front-end per socket). Non-zero: two VMs or two "
                          "processes are configured with the same socket path.");
+  auto memory_faults = CounterFamily(metrics::kDeviceMemoryFaults,
+                         "Connections closed because the front-end shrank (truncated) a guest "
+                         "memory file while vswitch read or wrote it: the access faulted "
+                         "(SIGBUS), was caught, and only this device was closed. Non-zero: a "
+                         "buggy or hostile VM process; vswitch-vhost logs the region.");
   auto mac = GaugeFamily(metrics::kDeviceMacInfo,
                    "Always 1 once the switching secondary learned the device's MAC; labels "
                    "give the MAC and the VLAN tag assigned to the device.");
@@ -259,6 +264,7 @@ void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamil
       queue_pairs.Add(labels, static_cast<uint64_t>(Load(dev.queue_pairs)));
       connections.Add(labels, Load(dev.connections));
       refused.Add(labels, Load(dev.refused_connections));
+      memory_faults.Add(labels, Load(dev.memory_faults));
       const DeviceL2& l2 = state.l2[i];
       if (Load(l2.learned) != 0) {
         mac.Add({{"device", id}, {"mac", MacToString(Load(l2.mac))},
@@ -290,6 +296,7 @@ void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamil
   queue_pairs.MoveTo(out);
   connections.MoveTo(out);
   refused.MoveTo(out);
+  memory_faults.MoveTo(out);
   mac.MoveTo(out);
   q.packets.MoveTo(out);
   q.bytes.MoveTo(out);

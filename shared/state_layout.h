@@ -28,8 +28,8 @@ inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // DropReason::kGuestNoBuffer removed (QueueCounters::drops one shorter). 8:
 // ConfigSnapshot::port_mtu/port_max_frame; DirectPolicy::max_frame removed (guest-to-guest
 // frames are limited by the receiving guest, not the port). 9: RoleSlot's ring repair
-// counters.
-inline constexpr uint32_t kLayoutVersion = 9;
+// counters. 10: DeviceInfo::memory_faults.
+inline constexpr uint32_t kLayoutVersion = 10;
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -91,6 +91,8 @@ struct alignas(kCacheLine) DeviceInfo {
   std::atomic<uint64_t> connections;  // new_device count
   // Front-ends refused because the socket already had a live connection (server mode).
   std::atomic<uint64_t> refused_connections;
+  // Connections closed because guest memory faulted: the front-end shrank its file.
+  std::atomic<uint64_t> memory_faults;
 };
 
 // Written by the switching secondary: what it learned about the device.
@@ -251,6 +253,7 @@ static_assert(sizeof(DeviceL2) == kCacheLine);
 static_assert(sizeof(DeviceInfo) % kCacheLine == 0);
 static_assert(sizeof(DeviceInfo) == 3 * kCacheLine);
 static_assert(offsetof(DeviceInfo, refused_connections) == 144);
+static_assert(offsetof(DeviceInfo, memory_faults) == 152);
 static_assert(sizeof(QueueCounters) % kCacheLine == 0);
 static_assert(sizeof(PortCounters) % kCacheLine == 0);
 static_assert(offsetof(SharedState, magic) == 0);

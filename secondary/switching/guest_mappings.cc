@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "guest_fault_guard.h"
 #include "log.h"
 #include "process_util.h"
 
@@ -18,7 +19,16 @@ constexpr uint64_t kAliveCheckNs = 100'000'000;  // a dead vhost instance's mapp
 
 }  // namespace
 
-GuestMappings::GuestMappings(SharedState& state) : state_(state), self_(getpid()) {}
+GuestMappings::GuestMappings(SharedState& state) : state_(state), self_(getpid()) {
+  // A front-end that shrinks its memory file while a packet in it is read here (the
+  // port's transmit) must not take this process down: the mapping reads as zeros
+  // instead, and vswitch-vhost, which faults on the same file, closes that device.
+  std::string why;
+  if (!InstallGuestFaultHandler(&why)) {
+    VSW_LOG(WARNING, "dequeue zero-copy: %s: a guest memory fault will end the process", why.c_str());
+  }
+  faults_seen_ = GuestFaultCount();
+}
 
 GuestMappings::~GuestMappings() {
   for (const Held& h : held_) UnmapOne(h);
@@ -53,10 +63,26 @@ bool GuestMappings::MapOne(int32_t vhost_pid, const MappingEntry& e) {
 }
 
 void GuestMappings::UnmapOne(const Held& h) {
+  UnguardRange(h.guard_slot);
   if (!h.refused) munmap(reinterpret_cast<void*>(h.entry.vhost_va), h.entry.size);
 }
 
+void GuestMappings::ReportFaults() {
+  const uint64_t end = GuestFaultCount();
+  for (; faults_seen_ < end; ++faults_seen_) {
+    GuestFault f;
+    if (!GuestFaultAt(faults_seen_, &f)) {
+      if (end - faults_seen_ <= 64) break;  // still being recorded: next round
+      continue;
+    }
+    VSW_LOG(ERR, "dequeue zero-copy: guest memory at %p (%zu bytes) faulted at %p (SIGBUS): its "
+            "front-end shrank the file; it reads as zeros here from now on (vswitch-vhost closes "
+            "that device)", reinterpret_cast<void*>(f.base), f.len, reinterpret_cast<void*>(f.addr));
+  }
+}
+
 void GuestMappings::Sync(uint64_t now_ns) {
+  if (GuestFaultCount() != faults_seen_) ReportFaults();
   const MappingTable& table = state_.mappings;
   const uint64_t seq = table.seq.load(std::memory_order_acquire);
   bool check_alive = false;
@@ -84,7 +110,14 @@ void GuestMappings::Sync(uint64_t now_ns) {
       }
       return false;
     });
-    for (const MappingEntry& e : plan.map) held_.push_back({e, !MapOne(snap.vhost_pid, e)});
+    for (const MappingEntry& e : plan.map) {
+      Held h{e, !MapOne(snap.vhost_pid, e)};
+      if (!h.refused) {
+        h.guard_slot = GuardRange(reinterpret_cast<void*>(e.vhost_va), e.size, PROT_READ,
+                                  GuardOwner{static_cast<uint64_t>(snap.vhost_pid), e.index, 0, -1});
+      }
+      held_.push_back(h);
+    }
     ranges_.clear();
     for (const Held& h : held_) {
       if (!h.refused) ranges_.push_back({h.entry.vhost_va, h.entry.vhost_va + h.entry.size});

@@ -44,6 +44,7 @@ class GuestMappings {
   struct Held {
     MappingEntry entry;
     bool refused = false;
+    int guard_slot = -1;  // guest_fault_guard.h
   };
   [[nodiscard]] bool Mapped(uintptr_t addr, uint64_t len) const {
     for (const auto& [start, end] : ranges_) {
@@ -53,6 +54,8 @@ class GuestMappings {
   }
   [[nodiscard]] bool MapOne(int32_t vhost_pid, const MappingEntry& e);
   void UnmapOne(const Held& h);
+  // Logs the guest memory faults caught since the last round (guest_fault_guard.h).
+  void ReportFaults();
 
   SharedState& state_;
   const int32_t self_;
@@ -62,6 +65,7 @@ class GuestMappings {
   std::vector<Held> held_;
   std::vector<std::pair<uintptr_t, uintptr_t>> ranges_;  // [start, end) of mapped entries
   bool refusal_logged_ = false;
+  uint64_t faults_seen_ = 0;  // GuestFaultCount() already logged
 };
 
 }  // namespace vswitch

@@ -97,6 +97,7 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
       [&](int vid) { forwarder.OnDestroyDevice(vid); },
       [&](int vid, uint16_t q, int enable) { return forwarder.OnVringStateChanged(vid, q, enable); },
       [&](const std::string& path) { forwarder.OnConnectionRefused(path); },
+      [&](const std::string& path) { forwarder.OnMemoryFault(path); },
   });
   uint64_t flags = 0;
   if (o.client) flags |= vhost::kRegisterClient;

@@ -166,6 +166,13 @@ void VhostForwarder::OnConnectionRefused(const std::string& path) {
           static_cast<unsigned long long>(state_.devices[index].refused_connections.load()));
 }
 
+void VhostForwarder::OnMemoryFault(const std::string& path) {
+  const int index = SlotOf(path);
+  if (index < 0) return;
+  // The session thread is this field's only writer (the library logged the region).
+  Bump(state_.devices[index].memory_faults);
+}
+
 void VhostForwarder::WakeDatapath() {
   const uint64_t one = 1;
   for (int fd : {wake_fd_, switching_wake_fd_}) {

@@ -47,6 +47,8 @@ class VhostForwarder final : public SleepHooks {
   int OnVringStateChanged(int vid, uint16_t queue_id, int enable);
   // A second front-end on a device's socket was refused: counted in DeviceInfo.
   void OnConnectionRefused(const std::string& path);
+  // A front-end shrank its guest memory file under us: counted in DeviceInfo.
+  void OnMemoryFault(const std::string& path);
 
   // One round over every device; returns the packets moved (0: idle).
   uint32_t Poll();

@@ -36,7 +36,7 @@ TEST(PrometheusFilesTest, PromtoolAcceptsScrapeConfigAndRules) {
   EXPECT_EQ(config.exit_code, 0) << config.output;
   const CommandResult rules = RunCommand({"promtool", "check", "rules", Deploy("alerts.yml")});
   EXPECT_EQ(rules.exit_code, 0) << rules.output;
-  EXPECT_NE(rules.output.find("SUCCESS: 6 rules found"), std::string::npos) << rules.output;
+  EXPECT_NE(rules.output.find("SUCCESS: 7 rules found"), std::string::npos) << rules.output;
 }
 
 TEST(PrometheusFilesTest, AlertRuleUnitTestsPass) {
@@ -48,7 +48,7 @@ TEST(PrometheusFilesTest, AlertRuleUnitTestsPass) {
 TEST(PrometheusFilesTest, AlertsCoverDownDropsAndPool) {
   const std::string rules = ReadFile(Deploy("alerts.yml"));
   for (const char* alert : {"VswitchSecondaryDown", "VswitchMonitorDown", "VswitchDeviceDropsRising",
-                            "VswitchPortDropsRising", "VswitchMbufPoolNearlyEmpty"}) {
+                            "VswitchPortDropsRising", "VswitchMbufPoolNearlyEmpty", "VswitchGuestMemoryFault"}) {
     EXPECT_NE(rules.find(std::string("alert: ") + alert), std::string::npos) << alert;
     EXPECT_NE(ReadFile(Deploy("alerts_test.yml")).find(std::string("alertname: ") + alert), std::string::npos)
         << alert << " has no unit test";

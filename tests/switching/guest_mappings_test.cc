@@ -88,6 +88,25 @@ TEST_F(GuestMappingsTest, MapsAtTheSameAddressReadOnlyAndAcknowledges) {
               testing::KilledBySignal(SIGSEGV), "");
 }
 
+// The front-end shrinks its memory file while a packet in it is read here (the port's
+// transmit): the read completes on zeros instead of killing the process with SIGBUS, and
+// the mapping still goes away when the table drops it.
+TEST_F(GuestMappingsTest, AShrunkGuestFileReadsAsZerosInsteadOfKilling) {
+  ASSERT_EQ(pwrite(fd_, "guest!", 6, kSize - 4096), 6);
+  Publish(2, va_);
+  GuestMappings m(*state_);
+  m.Sync(0);
+  ASSERT_TRUE(Mapped(va_));
+  const auto* last_page = reinterpret_cast<const volatile char*>(va_ + kSize - 4096);
+  ASSERT_EQ(last_page[0], 'g');
+  ASSERT_EQ(ftruncate(fd_, 4096), 0);
+  EXPECT_EQ(last_page[0], 0) << "past the new end of the file: zeros, not SIGBUS";
+  EXPECT_EQ(last_page[5], 0);
+  Unpublish(2);
+  m.Sync(1);
+  EXPECT_FALSE(Mapped(va_)) << "the replacement is unmapped with the entry";
+}
+
 TEST_F(GuestMappingsTest, UnmapsWhatTheTableDropsBeforeAcknowledging) {
   Publish(0, va_);
   GuestMappings m(*state_);

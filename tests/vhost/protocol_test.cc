@@ -214,6 +214,10 @@ class ProtocolTest : public ::testing::Test {
       std::lock_guard lock(refused_mu_);
       refused_paths_.push_back(path);
     };
+    ops.memory_fault = [this](const std::string& path) {
+      std::lock_guard lock(refused_mu_);
+      fault_paths_.push_back(path);
+    };
     driver_.CallbackRegister(ops);
     ASSERT_EQ(driver_.SessionStart(), 0);
   }
@@ -226,6 +230,7 @@ class ProtocolTest : public ::testing::Test {
   std::atomic<int> new_devices_{0}, destroyed_{0}, last_new_{-1};
   std::mutex refused_mu_;
   std::vector<std::string> refused_paths_;
+  std::vector<std::string> fault_paths_;
 };
 
 TEST_F(ProtocolTest, GoodDeviceStartsAndReportsItsState) {
@@ -337,6 +342,97 @@ TEST_F(ProtocolTest, LogAllTogglesDirtyLoggingWithoutRestartingTheDevice) {
   EXPECT_EQ(fe.RecvU64(), 0u);
   EXPECT_EQ(destroyed_.load(), 1);
   munmap(log, kLogSize);
+  close(log_fd);
+  for (int e : efds) close(e);
+}
+
+// A front-end that shrinks its guest memory file under a running device
+// (docs/architecture.md "A front-end that shrinks its memory"): the back-end's next look
+// at the rings faults (SIGBUS). The process survives, the access returns (zeros: no
+// buffer available), and the session thread closes that connection, counts it and
+// reports the socket; a second device on another socket keeps running.
+TEST_F(ProtocolTest, ShrunkGuestMemoryClosesOnlyThatConnection) {
+  const std::string bad_path = dir_ / "shrinking.sock", good_path = dir_ / "good.sock";
+  ASSERT_EQ(driver_.Register(bad_path, 0), 0);
+  ASSERT_EQ(driver_.Register(good_path, 0), 0);
+  GuestRam bad_ram, good_ram;
+  FrontEnd bad(bad_path), good(good_path);
+  ASSERT_TRUE(bad.connected() && good.connected());
+  std::vector<int> efds;
+  Negotiate(bad);
+  SetMemTable(bad, bad_ram);
+  SetUpVrings(bad, bad_ram, efds);
+  ASSERT_TRUE(WaitFor([&] { return new_devices_.load() == 1; }, 3s));
+  const int bad_vid = last_new_.load();
+  Negotiate(good);
+  SetMemTable(good, good_ram);
+  SetUpVrings(good, good_ram, efds);
+  ASSERT_TRUE(WaitFor([&] { return new_devices_.load() == 2; }, 3s));
+  const int good_vid = last_new_.load();
+
+  // The guest offers one TX buffer on each device.
+  auto* bad_avail = reinterpret_cast<VirtqAvail*>(bad_ram.base + 0x20000 + 0x1000);
+  bad_avail->idx = 1;
+  auto* good_avail = reinterpret_cast<VirtqAvail*>(good_ram.base + 0x20000 + 0x1000);
+  good_avail->idx = 1;
+  EXPECT_EQ(driver_.AvailEntries(bad_vid, 1), 1);
+  EXPECT_EQ(driver_.AvailEntries(good_vid, 1), 1);
+
+  ASSERT_EQ(ftruncate(bad_ram.fd, 0), 0);  // the test's own mapping of it is not touched again
+  EXPECT_EQ(driver_.AvailEntries(bad_vid, 1), 0) << "the faulting read returns, on zeros";
+  EXPECT_TRUE(bad.ClosedByPeer()) << "the connection of the shrunk memory stays open";
+  EXPECT_EQ(driver_.MemoryFaultCount(), 1u);
+  EXPECT_EQ(Errors(ProtocolError::kGuestMemoryFault), 1u);
+  EXPECT_TRUE(WaitFor([&] { return destroyed_.load() == 1; }, 3s));
+  {
+    std::lock_guard lock(refused_mu_);
+    EXPECT_EQ(fault_paths_, std::vector<std::string>{bad_path});
+  }
+  EXPECT_TRUE(driver_.IsReady(good_vid));
+  EXPECT_EQ(driver_.AvailEntries(good_vid, 1), 1) << "the other device is untouched";
+  EXPECT_EQ(driver_.ConnectionCount(), 1u);
+  for (int e : efds) close(e);
+}
+
+// The dirty log is the front-end's file too (SET_LOG_BASE): shrunk during a migration,
+// the next used-ring write marks a page in it and faults. Same outcome as for guest
+// memory: the write returns, the connection is closed and counted.
+TEST_F(ProtocolTest, ShrunkDirtyLogClosesTheConnection) {
+  const std::string path = dir_ / "migrating.sock";
+  ASSERT_EQ(driver_.Register(path, 0), 0);
+  GuestRam ram;
+  FrontEnd fe(path);
+  ASSERT_TRUE(fe.connected());
+  Negotiate(fe);
+  SetMemTable(fe, ram);
+  std::vector<int> efds;
+  SetUpVrings(fe, ram, efds);
+  ASSERT_TRUE(WaitFor([&] { return new_devices_.load() == 1; }, 3s));
+  const int vid = last_new_.load();
+  constexpr size_t kLogSize = 64 << 10;
+  const int log_fd = memfd_create("vsw-dirty-log", MFD_CLOEXEC);
+  ASSERT_EQ(ftruncate(log_fd, kLogSize), 0);
+  const LogDescription desc{kLogSize, 0};
+  ASSERT_TRUE(fe.Send(Request::kSetLogBase, &desc, sizeof(desc), {log_fd}));
+  EXPECT_EQ(fe.RecvU64(), 0u);
+  const uint64_t ring = reinterpret_cast<uint64_t>(ram.base) + 0x10000;
+  const uint64_t used_gpa = ram.Region().guest_phys_addr + 0x10000 + 0x2000;
+  const VringAddr logged{0, kVringAddrFlagLog, ring, ring + 0x2000, ring + 0x1000, used_gpa};
+  ASSERT_TRUE(fe.Send(Request::kSetVringAddr, &logged, sizeof(logged)));
+  ASSERT_TRUE(fe.SendU64(Request::kSetFeatures, kGuestFeatures | Bit(feature::kLogAll), {},
+                         kVersion | kFlagNeedReply));
+  EXPECT_EQ(fe.RecvU64(), 0u);
+
+  ASSERT_EQ(ftruncate(log_fd, 0), 0);
+  // A used-ring write (the flags word) marks its page in the log.
+  ASSERT_EQ(driver_.EnableGuestNotification(vid, 0, 1), 0);
+  EXPECT_TRUE(fe.ClosedByPeer()) << "the connection of the shrunk log stays open";
+  EXPECT_EQ(driver_.MemoryFaultCount(), 1u);
+  EXPECT_EQ(Errors(ProtocolError::kGuestMemoryFault), 1u);
+  {
+    std::lock_guard lock(refused_mu_);
+    EXPECT_EQ(fault_paths_, std::vector<std::string>{path});
+  }
   close(log_fd);
   for (int e : efds) close(e);
 }

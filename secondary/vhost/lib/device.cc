@@ -71,6 +71,7 @@ void Device::ResetState() {
   }
   GuestMemoryTable old;
   old.set_sharer(memory_.sharer());
+  old.set_fault_owner(memory_.fault_owner());
   std::swap(old, memory_);
   log_.Reset();
   UnlockAll();
@@ -228,6 +229,7 @@ ProtocolError Device::SetMemTable(const Message& msg, std::vector<UniqueFd>& fds
   // and everything mapped so far is unmapped with `table`.
   GuestMemoryTable table;
   table.set_sharer(memory_.sharer());
+  table.set_fault_owner(memory_.fault_owner());
   for (uint32_t i = 0; i < header.nregions; ++i) {
     MemoryRegion region;
     std::memcpy(&region, msg.payload + sizeof(MemoryTableHeader) + i * sizeof(MemoryRegion),
@@ -277,6 +279,11 @@ ProtocolError Device::SetLogBase(const Message& msg, std::vector<UniqueFd>& fds)
   DirtyLog fresh;
   const ProtocolError e = fresh.Map(fds[0].get(), desc.mmap_size, desc.mmap_offset);
   if (e != ProtocolError::kNone) return e;
+  GuardOwner who = memory_.fault_owner();
+  if (who.notify_fd >= 0 || who.owner != 0) {
+    who.detail = kDirtyLogFaultDetail;
+    fresh.Guard(who);
+  }
   LockAll();
   log_.Swap(fresh);
   for (auto& q : queues_) UpdateQueue(q);

@@ -47,6 +47,10 @@ struct DeviceOps {
   // Not in DPDK: a front-end connected to a server socket that already has a live
   // connection, and was closed at once (Driver::Accept). Optional.
   std::function<void(const std::string& socket_path)> connection_refused;
+  // Not in DPDK: the front-end on `socket_path` shrank a guest memory file under the
+  // back-end (SIGBUS caught, guest_fault_guard.h); its connection is being closed.
+  // Optional.
+  std::function<void(const std::string& socket_path)> memory_fault;
 };
 
 // How a device asks the session loop to watch (and drain) its kick eventfds.
@@ -77,6 +81,10 @@ class Device {
   void set_dequeue_zero_copy(bool on) { dequeue_zero_copy_ = on; }
   // Guest memory mapped from now on is published through `sharer` (guest_mapping.h).
   void set_mapping_sharer(MappingSharer* sharer) { memory_.set_sharer(sharer); }
+  // Guest memory mapped from now on is guarded against SIGBUS for `owner`
+  // (guest_fault_guard.h); kept after Close, so a late fault still names this device.
+  void set_fault_owner(const GuardOwner& owner) { memory_.set_fault_owner(owner); }
+  [[nodiscard]] const GuardOwner& fault_owner() const { return memory_.fault_owner(); }
   // Releases zero-copy buffers orphaned by stopped rings once they are freed (queues busy
   // in a burst are skipped: the burst reaps them). Returns how many.
   uint32_t ReapZeroCopyOrphans();

@@ -15,6 +15,8 @@ namespace vswitch::vhost {
 DirtyLog::~DirtyLog() { Reset(); }
 
 void DirtyLog::Reset() {
+  UnguardRange(guard_slot_);
+  guard_slot_ = -1;
   if (map_base_ != nullptr) munmap(map_base_, map_len_);
   map_base_ = nullptr;
   map_len_ = 0;
@@ -27,6 +29,12 @@ void DirtyLog::Swap(DirtyLog& other) noexcept {
   std::swap(size_, other.size_);
   std::swap(map_base_, other.map_base_);
   std::swap(map_len_, other.map_len_);
+  std::swap(guard_slot_, other.guard_slot_);
+}
+
+void DirtyLog::Guard(const GuardOwner& who) {
+  if (map_base_ == nullptr || guard_slot_ >= 0) return;
+  guard_slot_ = GuardRange(map_base_, map_len_, PROT_READ | PROT_WRITE, who);
 }
 
 void DirtyLog::Attach(uint8_t* base, uint64_t size) {

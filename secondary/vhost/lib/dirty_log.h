@@ -7,9 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "guest_fault_guard.h"
 #include "protocol_error.h"
 
 namespace vswitch::vhost {
+
+// GuardOwner::detail of a dirty log's mapping (guest memory regions carry their guest
+// address there).
+inline constexpr uint64_t kDirtyLogFaultDetail = ~0ull;
 
 class DirtyLog {
  public:
@@ -25,6 +30,9 @@ class DirtyLog {
   void Attach(uint8_t* base, uint64_t size);
   void Reset();
   void Swap(DirtyLog& other) noexcept;
+  // Guards the mapping Map made against SIGBUS for `who` (guest_fault_guard.h): the
+  // front-end may shrink the log's file as it may its memory.
+  void Guard(const GuardOwner& who);
 
   [[nodiscard]] bool mapped() const { return log_ != nullptr; }
   [[nodiscard]] uint64_t size() const { return size_; }
@@ -38,6 +46,7 @@ class DirtyLog {
   uint64_t size_ = 0;
   void* map_base_ = nullptr;
   size_t map_len_ = 0;
+  int guard_slot_ = -1;
 };
 
 }  // namespace vswitch::vhost

@@ -83,6 +83,15 @@ Driver::Driver() {
   if (timer_fd_) (void)timerfd_settime(timer_fd_.get(), 0, &spec, nullptr);
   (void)AddToEpoll(wake_fd_.get(), Kind::kWake, 0);
   (void)AddToEpoll(timer_fd_.get(), Kind::kTimer, 0);
+  // A front-end that shrinks its memory file must cost its own connection, not the
+  // process (guest_fault_guard.h).
+  std::string why;
+  if (!InstallGuestFaultHandler(&why)) {
+    Log(LogLevel::kWarning, "VHOST_CONFIG: %s: a guest memory fault will end the process", why.c_str());
+  }
+  fault_fd_.Reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  faults_seen_ = GuestFaultCount();
+  if (fault_fd_) (void)AddToEpoll(fault_fd_.get(), Kind::kFault, 0);
   for (auto& d : devices_) d.store(nullptr);
 }
 
@@ -305,6 +314,7 @@ void Driver::AddConnection(Socket& socket, UniqueFd fd) {
   conn->device->Open(socket.path, features_.load() & ~(zero_copy ? kFeatureInOrder : 0), &ops_, this);
   conn->device->set_dequeue_zero_copy(zero_copy);
   conn->device->set_mapping_sharer(sharer_);
+  conn->device->set_fault_owner(GuardOwner{conn->id, static_cast<uint64_t>(vid), 0, fault_fd_.get()});
   socket.connections.insert(conn->id);
   Log(LogLevel::kInfo, "VHOST_CONFIG: (%d) new vhost-user connection on %s (fd %d)", vid,
       socket.path.c_str(), conn->fd.get());
@@ -337,7 +347,12 @@ void Driver::CloseConnection(uint64_t conn_id, ProtocolError reason) {
   std::unique_ptr<Connection> conn = std::move(it->second);
   connections_.erase(it);
   epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, conn->fd.get(), nullptr);
-  if (reason != ProtocolError::kNone) {
+  if (reason == ProtocolError::kGuestMemoryFault) {
+    // Not caused by a message: OnGuestFaults logged the region.
+    errors_[static_cast<size_t>(reason)].fetch_add(1);
+    Log(LogLevel::kError, "VHOST_CONFIG: (%d) %s: closing connection: %s", conn->device->vid(),
+        conn->socket->path.c_str(), ProtocolErrorName(reason));
+  } else if (reason != ProtocolError::kNone) {
     errors_[static_cast<size_t>(reason)].fetch_add(1);
     Log(LogLevel::kError, "VHOST_CONFIG: (%d) %s: closing connection: %s (request %u %s)",
         conn->device->vid(), conn->socket->path.c_str(), ProtocolErrorName(reason),
@@ -506,6 +521,47 @@ void Driver::OnEvent(uint64_t token, uint32_t events) {
       [[maybe_unused]] const ssize_t n = read(wake_fd_.get(), &value, sizeof(value));
       break;
     }
+    case Kind::kFault: {
+      uint64_t value;
+      [[maybe_unused]] const ssize_t n = read(fault_fd_.get(), &value, sizeof(value));
+      OnGuestFaults();
+      break;
+    }
+  }
+}
+
+void Driver::OnGuestFaults() {
+  const uint64_t end = GuestFaultCount();
+  // The handler keeps the last 64 faults; older ones are only counted.
+  if (end - faults_seen_ > 64) faults_seen_ = end - 64;
+  for (; faults_seen_ < end; ++faults_seen_) {
+    GuestFault f;
+    // Not recorded yet: its handler writes our eventfd once it is, and we come back.
+    if (!GuestFaultAt(faults_seen_, &f)) break;
+    if (f.who.notify_fd != fault_fd_.get()) continue;  // another driver's mapping
+    memory_faults_.fetch_add(1);
+    const int vid = static_cast<int>(f.who.tag);
+    const Device* d = DeviceFor(vid);
+    // The device keeps its owner after Close: a fault seen after the connection went
+    // (the front-end exited too) still names its socket, unless the slot was reused.
+    const bool same = d != nullptr && d->fault_owner().owner == f.who.owner;
+    const std::string path = same ? d->socket_path() : std::string("(connection gone)");
+    if (f.who.detail == kDirtyLogFaultDetail) {
+      Log(LogLevel::kError,
+          "VHOST_CONFIG: (%d) %s: the dirty log (%zu bytes mapped at %p) faulted at %p (SIGBUS): "
+          "the front-end shrank its log file under the back-end; the log reads as zeros from now "
+          "on and the connection is closed",
+          vid, path.c_str(), f.len, reinterpret_cast<void*>(f.base), reinterpret_cast<void*>(f.addr));
+    } else {
+      Log(LogLevel::kError,
+          "VHOST_CONFIG: (%d) %s: guest memory region at guest address 0x%llx (%zu bytes mapped at %p) "
+          "faulted at %p (SIGBUS): the front-end shrank its memory file under the back-end; the "
+          "region reads as zeros from now on and the connection is closed",
+          vid, path.c_str(), static_cast<unsigned long long>(f.who.detail), f.len,
+          reinterpret_cast<void*>(f.base), reinterpret_cast<void*>(f.addr));
+    }
+    if (same && ops_.memory_fault) ops_.memory_fault(path);
+    if (connections_.count(f.who.owner) != 0) CloseConnection(f.who.owner, ProtocolError::kGuestMemoryFault);
   }
 }
 

@@ -122,11 +122,14 @@ class Driver final : private KickWatcher {
   [[nodiscard]] size_t ConnectionCount() const;
   // Front-ends refused because their server socket already had a live connection.
   [[nodiscard]] uint64_t RefusedConnectionCount() const { return refused_.load(); }
+  // Guest memory faults (a front-end shrank its memory file) caught in this driver's
+  // mappings; each closed its connection.
+  [[nodiscard]] uint64_t MemoryFaultCount() const { return memory_faults_.load(); }
 
  private:
   struct Socket;
   struct Connection;
-  enum class Kind : uint8_t { kListen = 1, kConnection, kTimer, kWake };
+  enum class Kind : uint8_t { kListen = 1, kConnection, kTimer, kWake, kFault };
 
   void WatchKick(int fd) override;
   void UnwatchKick(int fd) override;
@@ -147,6 +150,8 @@ class Driver final : private KickWatcher {
   [[nodiscard]] ProtocolError ProcessMessage(Connection& conn);
   void CloseConnection(uint64_t conn_id, ProtocolError reason);
   void ReconnectClients();
+  // Closes the connections whose guest memory faulted (guest_fault_guard.h).
+  void OnGuestFaults();
   [[nodiscard]] Device* DeviceFor(int vid) const;
   [[nodiscard]] Device* OpenDevice(int vid) const;
 
@@ -155,6 +160,8 @@ class Driver final : private KickWatcher {
   UniqueFd kick_epoll_fd_;
   UniqueFd wake_fd_;
   UniqueFd timer_fd_;
+  UniqueFd fault_fd_;          // written by the SIGBUS handler when our guest memory faults
+  uint64_t faults_seen_ = 0;   // GuestFaultCount() handled so far
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> features_{kDefaultFeatures};
@@ -168,6 +175,7 @@ class Driver final : private KickWatcher {
   std::array<std::unique_ptr<Device>, kMaxDevices> device_storage_;
   std::array<std::atomic<uint64_t>, kProtocolErrorCount> errors_{};
   std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> memory_faults_{0};
 };
 
 }  // namespace vswitch::vhost

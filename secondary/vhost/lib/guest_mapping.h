@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "guest_fault_guard.h"
 #include "unique_fd.h"
 
 namespace vswitch::vhost {
@@ -28,6 +29,8 @@ struct GuestMapping {
   // Set by MappingSharer::Publish before the mapping is visible to any datapath.
   int32_t share_index = -1;
   uint64_t add_generation = 0;
+  // Its slot in the SIGBUS guard (guest_fault_guard.h); -1: not guarded.
+  int guard_slot = -1;
 };
 
 // Dequeue zero-copy across processes (docs/architecture.md): the process that transmits a

@@ -61,7 +61,10 @@ bool CopyFromGuest(const GuestMemory& mem, uint64_t gpa, void* dst, uint64_t len
   return true;
 }
 
-GuestMapping::~GuestMapping() { munmap(base, len); }
+GuestMapping::~GuestMapping() {
+  UnguardRange(guard_slot);
+  munmap(base, len);
+}
 
 void* NextMappingHint(size_t len, size_t align) {
   // 16 TiB and up: above DPDK's memseg reservations (from 4 GiB), below the top-down mmap
@@ -88,13 +91,14 @@ void* NextMappingHint(size_t len, size_t align) {
 GuestMemoryTable::~GuestMemoryTable() { Clear(); }
 
 GuestMemoryTable::GuestMemoryTable(GuestMemoryTable&& other) noexcept
-    : regions_(std::exchange(other.regions_, {})), sharer_(other.sharer_) {}
+    : regions_(std::exchange(other.regions_, {})), sharer_(other.sharer_), fault_owner_(other.fault_owner_) {}
 
 GuestMemoryTable& GuestMemoryTable::operator=(GuestMemoryTable&& other) noexcept {
   if (this != &other) {
     Clear();
     regions_ = std::exchange(other.regions_, {});
     sharer_ = other.sharer_;
+    fault_owner_ = other.fault_owner_;
   }
   return *this;
 }
@@ -164,6 +168,11 @@ ProtocolError GuestMemoryTable::Map(const MemoryRegion& region, int fd) {
                     static_cast<off_t>(map_offset));
   if (base == MAP_FAILED) return ProtocolError::kMmapFailed;
   auto* mapping = new GuestMapping(base, map_len, map_offset, std::move(keep_fd));
+  if (fault_owner_.notify_fd >= 0 || fault_owner_.owner != 0) {
+    GuardOwner who = fault_owner_;
+    who.detail = region.guest_phys_addr;
+    mapping->guard_slot = GuardRange(base, map_len, PROT_READ | PROT_WRITE, who);
+  }
   MappingSharer* sharer = sharer_;
   if (sharer != nullptr) sharer->Publish(*mapping);
   Region r;

@@ -69,6 +69,11 @@ class GuestMemoryTable final : public GuestMemory {
   // and given back to it when their last user lets go.
   void set_sharer(MappingSharer* sharer) { sharer_ = sharer; }
   [[nodiscard]] MappingSharer* sharer() const { return sharer_; }
+  // Mappings made from now on are guarded against SIGBUS (guest_fault_guard.h) on
+  // behalf of `owner`, whose notify fd hears of a fault (`detail` is set per region to
+  // its guest address). Without it (notify_fd -1 and owner 0) they are not guarded.
+  void set_fault_owner(const GuardOwner& owner) { fault_owner_ = owner; }
+  [[nodiscard]] const GuardOwner& fault_owner() const { return fault_owner_; }
 
   [[nodiscard]] size_t size() const { return regions_.size(); }
   [[nodiscard]] const MemoryRegion& region(size_t i) const { return regions_[i].desc; }
@@ -127,6 +132,7 @@ class GuestMemoryTable final : public GuestMemory {
 
   std::vector<Region> regions_;
   MappingSharer* sharer_ = nullptr;
+  GuardOwner fault_owner_;
 };
 
 }  // namespace vswitch::vhost

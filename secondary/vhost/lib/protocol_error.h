@@ -30,6 +30,7 @@ enum class ProtocolError : uint8_t {
   kBadValue,           // another out-of-range field (enable flag, MTU, status)
   kBadLogBase,         // SET_LOG_BASE size/offset overflow or zero size
   kIoError,            // recvmsg/sendmsg failed
+  kGuestMemoryFault,   // guest memory faulted (SIGBUS): the front-end shrank its file
   kCount,
 };
 
@@ -59,6 +60,7 @@ inline constexpr size_t kProtocolErrorCount = static_cast<size_t>(ProtocolError:
     case ProtocolError::kBadValue: return "bad_value";
     case ProtocolError::kBadLogBase: return "bad_log_base";
     case ProtocolError::kIoError: return "io_error";
+    case ProtocolError::kGuestMemoryFault: return "guest_memory_fault";
     case ProtocolError::kCount: break;
   }
   return "?";
