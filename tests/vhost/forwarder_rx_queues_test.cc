@@ -85,6 +85,7 @@ TEST(ForwarderRxQueuesTest, OneOfFourPairsEnabledTakesABurstEveryRound) {
       [&](int vid) { forwarder.OnDestroyDevice(vid); },
       [&](int vid, uint16_t q, int enable) { return forwarder.OnVringStateChanged(vid, q, enable); },
       [&](const std::string& p) { forwarder.OnConnectionRefused(p); },
+      [&](const std::string& p) { forwarder.OnMemoryFault(p); },
   });
   ASSERT_EQ(driver.Register(path, 0), 0);
   ASSERT_EQ(driver.SessionStart(), 0);
