@@ -31,6 +31,14 @@ std::vector<std::string> BuildEalArgs(const Config& config, const std::string& p
     if (role == Role::kPrimary) args.push_back("--vdev=" + port);
   }
   if (role == Role::kPrimary) {
+#if defined(__SANITIZE_ADDRESS__)
+    // Under AddressSanitizer (deploy/vswitch test --sanitize) a secondary's own shadow and
+    // heap can sit where the kernel put the primary's hugepage VA space, near the top of
+    // the mmap area, and the secondary then cannot map it at the same address. Above
+    // ASan's shadow (which ends at 0x10007fff7fff on x86-64) and far below the mmap area,
+    // nothing of either process lives.
+    args.push_back("--base-virtaddr=0x200000000000");
+#endif
     if (config.eal.memory_mb > 0) {
       args.push_back("-m");
       args.push_back(std::to_string(config.eal.memory_mb));
