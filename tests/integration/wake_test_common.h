@@ -52,16 +52,20 @@ inline constexpr const char* kMacB = "02:00:00:00:00:0b";  // device 1
 // and the next frame's kick came at most the quiet spell (2 ms) plus the peer's noticing
 // later, so a lost wake-up makes a frame about 48-50 ms late. Seen here with nothing lost:
 // medians 60-240 us (they include the peer's own 10 us sleeping polls), the slowest
-// 3-27 ms. That tail is the machine's, not the group's: on this virtual machine an idle
+// 3-35 ms. That tail is the machine's, not the group's: on this virtual machine an idle
 // vCPU is halted and the host decides when it runs again. A kernel trace of the group put
-// 95% of the tail between the kick's wake-up and vswitch-vhost running, with its CPU idle
+// its tail between the kick's wake-up and vswitch-vhost running, with its CPU idle
 // in between, and vswitch-wake-probe (bench/, an eventfd between two bare processes) sees
-// 3-7 ms stalls in the same minutes (docs/architecture.md, "Wake-up latency on this
-// machine"). The slowest bound sits between the two: above the stalls, below a lost
-// wake-up. It catches each one: with vswitch-vhost made to skip arming the kicks once
-// in 3000 sleeps, the 3 frames that hit it took 49.1-49.6 ms and the test failed. The
-// median bound catches any path that loses wake-ups as a rule.
-inline constexpr std::chrono::milliseconds kSlowestBound{40};
+// 3-10 ms stalls in the same minutes (docs/architecture.md, "Wake-up latency on this
+// machine"). A bound between the two (45 ms) caught every lost wake-up made on purpose
+// (vswitch-vhost skipping the kicks' arming once in 3000 sleeps: 3 frames at 49.1-49.6
+// ms), but the machine's own stalls reached 44.9 ms in a quiet run, so latency alone
+// cannot tell a single lost wake-up from the host here. The slowest bound therefore only
+// catches a frame stuck far past any fallback (200 ms, below the peer's 300 ms wait);
+// the median bound catches any path that loses wake-ups as a rule. Counting each role's
+// sleeps that ended by timeout while frames flowed would catch single ones exactly (not
+// done yet).
+inline constexpr std::chrono::milliseconds kSlowestBound{200};
 inline constexpr std::chrono::milliseconds kMedianBound{2};
 // How long the peer waits for a frame before it sends the next: well past both the bound
 // and a lost wake-up's fallback, so a late frame is seen late rather than lost.
