@@ -5,16 +5,17 @@
 
 #include <cstdint>
 
+#include "../vhost/lib/feature_bits.h"
 #include "ethernet_frame.h"
 
 namespace vswitch {
 
-// VIRTIO 1.x 5.1.3 feature bits (the numbers, not vswitch-vhost's masks: switching does
-// not link the vhost library).
-inline constexpr uint32_t kVirtioNetGuestTso4 = 7;
-inline constexpr uint32_t kVirtioNetGuestTso6 = 8;
-inline constexpr uint32_t kVirtioNetGuestUfo = 10;
-inline constexpr uint32_t kVirtioNetMrgRxbuf = 15;
+// VIRTIO 1.x 5.1.3 feature bits, from the vhost library's one list of them (a header
+// without dependencies: switching still does not link the library).
+inline constexpr uint32_t kVirtioNetGuestTso4 = vhost::feature::kNetGuestTso4;
+inline constexpr uint32_t kVirtioNetGuestTso6 = vhost::feature::kNetGuestTso6;
+inline constexpr uint32_t kVirtioNetGuestUfo = vhost::feature::kNetGuestUfo;
+inline constexpr uint32_t kVirtioNetMrgRxbuf = vhost::feature::kNetMrgRxbuf;
 
 // Without big or mergeable buffers a driver supplies buffers of at least 1526 bytes
 // (VIRTIO 1.x 5.1.6.3.1): the 12-byte header and a 1514-byte frame plus a VLAN tag. The
