@@ -5,8 +5,17 @@
 
 namespace vswitch {
 
+namespace {
+// The next odd value: a writer killed between its begin and its end left `seq` odd, and
+// its successor's write must still read as "being written" (odd), then as stable (even,
+// after its end's +1). The entries the dead writer was writing are the successor's to
+// rewrite: MappingPublisher withdraws every entry when it starts, and an acknowledgement
+// is written whole.
+uint64_t OddAfter(uint64_t seq) { return (seq & 1) != 0 ? seq + 2 : seq + 1; }
+}  // namespace
+
 void BeginTableWrite(MappingTable& table) {
-  table.seq.store(table.seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  table.seq.store(OddAfter(table.seq.load(std::memory_order_relaxed)), std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
 }
 
@@ -61,7 +70,7 @@ bool ReadTable(const MappingTable& table, MappingSnapshot& out) {
 }
 
 void WriteAck(MappingAck& ack, const AckRecord& record) {
-  ack.seq.store(ack.seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  ack.seq.store(OddAfter(ack.seq.load(std::memory_order_relaxed)), std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   ack.switching_pid.store(record.switching_pid, std::memory_order_relaxed);
   ack.vhost_pid.store(record.vhost_pid, std::memory_order_relaxed);

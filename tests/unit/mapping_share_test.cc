@@ -91,6 +91,32 @@ TEST(MappingShareTest, TableAndAckReadConsistentlyOrNotAtAll) {
   EXPECT_FALSE(ReadAck(*ack, back));
 }
 
+// A writer killed between the two halves of a write leaves `seq` odd. Its successor's
+// writes must still make it odd while they write and even after, or readers would see
+// "mid-write" for ever (zero-copy never shared again) and a table being written as stable.
+TEST(MappingShareTest, AWriterKilledMidWriteDoesNotStopTheNextWritersTable) {
+  auto t = std::make_unique<MappingTable>();
+  (void)Add(*t, 0, 0x200000000000, 1 << 21, 40);
+  BeginTableWrite(*t);  // ... and killed
+  MappingSnapshot s;
+  EXPECT_FALSE(ReadTable(*t, s));
+  BeginTableWrite(*t);  // the successor
+  EXPECT_FALSE(ReadTable(*t, s)) << "a table being written read as stable";
+  t->entries[0].add_generation.store(0);
+  EndTableWrite(*t);
+  const uint64_t g = Add(*t, 3, 0x200040000000, 1 << 22, 41);
+  ASSERT_TRUE(ReadTable(*t, s));
+  ASSERT_EQ(s.entries.size(), 1u);
+  EXPECT_EQ(s.entries[0].add_generation, g);
+
+  auto ack = std::make_unique<MappingAck>();
+  ack->seq.fetch_add(1);  // a switching killed inside WriteAck
+  WriteAck(*ack, Ack(kSwitching, kVhost, g));
+  AckRecord back;
+  ASSERT_TRUE(ReadAck(*ack, back));
+  EXPECT_EQ(back.generation, g);
+}
+
 TEST(MappingShareTest, SwitchingUnmapsWhatLeftAndMapsWhatCame) {
   auto t = std::make_unique<MappingTable>();
   t->vhost_pid = kVhost;
