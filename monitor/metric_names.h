@@ -19,6 +19,7 @@ inline constexpr std::string_view kRoleSleeps = "vswitch_role_sleeps_total";
 inline constexpr std::string_view kRoleYields = "vswitch_role_cpu_yields_total";
 inline constexpr std::string_view kRoleRingRepairs = "vswitch_role_ring_repairs_total";
 inline constexpr std::string_view kRoleRingRepairSlots = "vswitch_role_ring_repair_slots_total";
+inline constexpr std::string_view kRoleMbufsRecovered = "vswitch_role_mbufs_recovered_total";
 
 // vhost-user devices.
 inline constexpr std::string_view kDeviceInfo = "vswitch_device_info";
@@ -69,7 +70,7 @@ inline constexpr std::string_view kMacTableCapacity = "vswitch_mac_table_capacit
 
 inline constexpr std::array kAll = {
     kBuildInfo, kRoleUp, kRoleRestarts, kRoleDeaths, kRoleHeartbeatAge, kRoleStartTime,
-    kRoleSleeps, kRoleYields, kRoleRingRepairs, kRoleRingRepairSlots,
+    kRoleSleeps, kRoleYields, kRoleRingRepairs, kRoleRingRepairSlots, kRoleMbufsRecovered,
     kDeviceInfo, kDeviceConnected, kDeviceReady, kDeviceFeaturesInfo, kDeviceFeatureNegotiated,
     kDeviceQueuePairs, kDeviceConnections, kDeviceRefusedConnections, kDeviceMemoryFaults, kDeviceMacInfo, kDevicePackets, kDeviceBytes,
     kDeviceDrops, kDeviceRxRetries, kZeroCopyPackets, kZeroCopyCopied, kZeroCopyMappings,

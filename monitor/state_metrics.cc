@@ -162,12 +162,18 @@ void AppendRoles(const SharedState& state, const MetricsClock& now,
                         "vswitch_role_ring_repair_slots_total.");
   auto ring_slots = CounterFamily(metrics::kRoleRingRepairSlots,
                         "Ring slots of those operations, by outcome: dropped (an enqueue's, never "
-                        "published: their mbufs died with the process) or redelivered (a "
-                        "dequeue's, handed out again, each once).");
+                        "published: their mbufs are freed by the successor, "
+                        "vswitch_role_mbufs_recovered_total) or redelivered (a dequeue's, handed "
+                        "out again, each once).");
+  auto recovered = CounterFamily(metrics::kRoleMbufsRecovered,
+                        "Mbufs a killed instance of the role held outside the rings (a burst "
+                        "being routed, batches, frames waiting for a guest's buffers), freed by "
+                        "its successor when it attached.");
   for (Role r : kAllRoles) {
     const RoleSlot& slot = state.roles[static_cast<std::size_t>(r)];
     const MetricLabels labels = {{"role", std::string(RoleName(r))}};
     if (r == Role::kVhost || r == Role::kSwitching) {
+      recovered.Add(labels, Load(state.held[static_cast<std::size_t>(r)].journal.recovered));
       ring_repairs.Add(labels, Load(slot.ring_repairs));
       ring_slots.Add({{"role", std::string(RoleName(r))}, {"outcome", "dropped"}},
                      Load(slot.ring_slots_dropped));
@@ -199,6 +205,7 @@ void AppendRoles(const SharedState& state, const MetricsClock& now,
   yields.MoveTo(out);
   ring_repairs.MoveTo(out);
   ring_slots.MoveTo(out);
+  recovered.MoveTo(out);
 }
 
 void AppendDevices(const SharedState& state, std::vector<prometheus::MetricFamily>& out) {

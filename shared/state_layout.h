@@ -14,6 +14,7 @@
 #include <string>
 
 #include "drop_reason.h"
+#include "held_mbufs.h"
 #include "role.h"
 #include "zero_copy_reason.h"
 
@@ -28,8 +29,8 @@ inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // DropReason::kGuestNoBuffer removed (QueueCounters::drops one shorter). 8:
 // ConfigSnapshot::port_mtu/port_max_frame; DirectPolicy::max_frame removed (guest-to-guest
 // frames are limited by the receiving guest, not the port). 9: RoleSlot's ring repair
-// counters. 10: DeviceInfo::memory_faults.
-inline constexpr uint32_t kLayoutVersion = 10;
+// counters. 10: DeviceInfo::memory_faults. 11: RoleHeld (held_mbufs.h), per role.
+inline constexpr uint32_t kLayoutVersion = 11;
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -244,6 +245,7 @@ struct alignas(kCacheLine) SharedState {
   MappingAck mapping_ack;
   DoorbellSlot doorbells[kRoleCount];
   DirectPolicy direct;
+  RoleHeld held[kRoleCount];  // each written by its role (held_mbufs.h)
 };
 
 // The layout is shared by separately built binaries: pin what they rely on.
@@ -273,6 +275,9 @@ static_assert(offsetof(SharedState, doorbells) % kCacheLine == 0);
 static_assert(sizeof(DirectPolicy) == kCacheLine);
 static_assert(offsetof(ConfigSnapshot, port_max_frame) % sizeof(uint32_t) == 0);
 static_assert(offsetof(SharedState, direct) % kCacheLine == 0);
+static_assert(offsetof(SharedState, held) % kCacheLine == 0);
+static_assert(kHeldMaxDevices == kMaxDevices);
+static_assert(kHeldListSlots >= 64, "vswitch-vhost's packet builder keeps up to 64 spares in one list");
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<int32_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 

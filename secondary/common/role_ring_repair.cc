@@ -48,8 +48,8 @@ bool RepairRoleRings(Role role, SharedState& state, RoleRingRepairTotals* totals
               "ring %s: the previous %s was killed inside a%s of %u slot(s) (%s); %s",
               name.c_str(), RoleBinary(role).data(), producer ? "n enqueue" : " dequeue", r.slots,
               before.c_str(),
-              producer ? "rolled back: none of them was published, their mbufs stay with the "
-                         "dead process"
+              producer ? "rolled back: none of them was published (their mbufs are freed with "
+                         "what else the dead process held)"
                        : "rolled back: they are taken again, each once");
     }
   }

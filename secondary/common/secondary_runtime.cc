@@ -13,6 +13,7 @@
 #include "log.h"
 #include "names.h"
 #include "process_util.h"
+#include "role_held_recovery.h"
 #include "role_ring_repair.h"
 #include "service_notify.h"
 
@@ -91,6 +92,11 @@ std::unique_ptr<SecondaryRuntime> SecondaryRuntime::Attach(const Config& config,
   // ours to repair, before the role's body touches any of them.
   RoleRingRepairTotals rings;
   if (!RepairRoleRings(rt->role_, *rt->state_, &rings, error)) return nullptr;
+  // Then the mbufs a killed predecessor held outside the rings (the repaired tails say
+  // which of them a half-done ring operation had published), before this instance
+  // allocates or frees any.
+  RoleHeldRecovery held;
+  if (!RecoverHeldMbufs(rt->role_, *rt->state_, &held, error)) return nullptr;
   VSW_LOG(INFO, "%s (pid %d) attached to the group '%s' (primary pid %d, layout %u)",
           binary.c_str(), rt->self_, prefix.c_str(), rt->primary_, kLayoutVersion);
   if (rings.rings_checked > 0) {
@@ -98,6 +104,12 @@ std::unique_ptr<SecondaryRuntime> SecondaryRuntime::Attach(const Config& config,
             "(slots dropped %lu, redelivered %lu)", rings.rings_checked, rings.repairs,
             static_cast<unsigned long>(rings.slots_dropped),
             static_cast<unsigned long>(rings.slots_redelivered));
+  }
+  if (held.predecessor && (held.plan.to_free.size() + held.plan.freed_already + held.plan.published) > 0) {
+    VSW_LOG(WARNING, "the previous %s left mbufs in its hands: %zu freed now; %u it had freed, "
+            "%u it had put on a ring, %u a ring still holds%s", binary.c_str(), held.plan.to_free.size(),
+            held.plan.freed_already, held.plan.published, held.plan.not_taken,
+            held.plan.journal_clamped ? " (its ring journal was inconsistent: clamped)" : "");
   }
   return rt;
 }

@@ -12,6 +12,7 @@
 #include <rte_udp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -93,6 +94,10 @@ bool SwitchEngine::Init(std::string* error) {
     return false;
   }
   table_ = MacTable(hash_);
+  // The ledger was emptied and claimed at attach (role_held_recovery.h).
+  held_ = HeldLedger(&state_.held[static_cast<size_t>(Role::kSwitching)]);
+  burst_ = held_.list(held::kSwitchingBurst);
+  port_tx_ = held_.list(held::kSwitchingPortTx);
   devices_.resize(max_devices_);
   views_.resize(max_devices_);
   for (uint32_t d = 0; d < max_devices_; ++d) {
@@ -103,6 +108,7 @@ bool SwitchEngine::Init(std::string* error) {
       return false;
     }
     views_[d].vlan = VlanOfDevice(d);
+    devices_[d].batch = ToVmBatch<rte_mbuf*>(held_.list(held::SwitchingToVm(d)));
   }
   port_ = c.port_id;
   if (!rte_eth_dev_is_valid_port(port_)) {
@@ -275,17 +281,16 @@ void SwitchEngine::DeviceLeft(uint32_t d) {
   Device& dev = devices_[d];
   QueueCounters& tx = state_.counters[d].switch_tx;
   QueueCounters& rx = state_.counters[d].switch_rx;
-  rte_mbuf* pkts[kBurst];
   unsigned n;
   uint64_t drained = 0;
-  while ((n = rte_ring_sc_dequeue_burst(dev.from_vm, reinterpret_cast<void**>(pkts), kBurst, nullptr)) > 0) {
-    rte_pktmbuf_free_bulk(pkts, n);
+  while ((n = held_.Dequeue(held::kSwitchingBurst, kBurst, dev.from_vm, HeldRingId(d, false))) > 0) {
+    HeldLedger::FreeAndErase(burst_, n);
     drained += n;
   }
   if (drained) Bump(tx.drops[Idx(DropReason::kDeviceNotReady)], drained);
   if (!dev.batch.empty()) {
     Bump(rx.drops[Idx(DropReason::kDeviceNotReady)], dev.batch.size());
-    rte_pktmbuf_free_bulk(dev.batch.data(), dev.batch.size());
+    HeldLedger::FreeAndErase(dev.batch.data(), dev.batch.size());
     dev.batch.Clear();
   }
 }
@@ -387,7 +392,9 @@ uint32_t SwitchEngine::PollPort() {
   uint32_t work = 0;
   PortCounters& pc = state_.port;
   for (uint16_t q = 0; q < rx_queues_; ++q) {
-    rte_mbuf* pkts[kBurst];
+    // Received into the ledger's burst list: every slot of it is empty between bursts, so
+    // what the driver wrote there is ours.
+    rte_mbuf** pkts = burst_;
     const uint16_t n = rte_eth_rx_burst(port_, q, pkts, kBurst);
     if (n == 0) continue;
     work += n;
@@ -396,29 +403,34 @@ uint32_t SwitchEngine::PollPort() {
     Bump(pc.rx_packets, n);
     Bump(pc.rx_bytes, bytes);
     for (uint16_t i = 0; i < n; ++i) {
-      rte_mbuf* m = pkts[i];
-      const FrameInfo f = ParseMbuf(m);
-      std::optional<uint32_t> owner;
-      if (f.status == FrameStatus::kOk && f.tagged && !IsMulticast(f.dst)) owner = table_.Lookup(f.dst);
-      const Route r = RouteFromPort(f, owner, views_, port_max_frame_);
-      if (r.drop) {
-        Bump(pc.drops[Idx(r.reason)]);
-        rte_pktmbuf_free(m);
-        continue;
-      }
-      CountTooBig(r, 0);
-      if (r.devices == 0) {
-        rte_pktmbuf_free(m);
-        continue;
-      }
-      // Toward guests frames are always untagged (as vhost-switch's VLAN strip).
-      if ((m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) == 0) (void)rte_vlan_strip(m);
-      m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_VLAN);
-      m->vlan_tci = 0;
-      DeliverCopies(m, r.devices, false);
+      RouteFromPortOne(pkts[i]);
+      HeldLedger::Erase(pkts + i, 1);  // freed or placed in its next list (held_ledger.h)
     }
   }
   return work;
+}
+
+void SwitchEngine::RouteFromPortOne(rte_mbuf* m) {
+  PortCounters& pc = state_.port;
+  const FrameInfo f = ParseMbuf(m);
+  std::optional<uint32_t> owner;
+  if (f.status == FrameStatus::kOk && f.tagged && !IsMulticast(f.dst)) owner = table_.Lookup(f.dst);
+  const Route r = RouteFromPort(f, owner, views_, port_max_frame_);
+  if (r.drop) {
+    Bump(pc.drops[Idx(r.reason)]);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  CountTooBig(r, 0);
+  if (r.devices == 0) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  // Toward guests frames are always untagged (as vhost-switch's VLAN strip).
+  if ((m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) == 0) (void)rte_vlan_strip(m);
+  m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_VLAN);
+  m->vlan_tci = 0;
+  DeliverCopies(m, r.devices, false);
 }
 
 void SwitchEngine::PublishDirectPolicy() {
@@ -462,66 +474,73 @@ void SwitchEngine::DropFromDevice(uint32_t d, DropReason reason, rte_mbuf* m) {
 
 uint32_t SwitchEngine::PollDevice(uint32_t d) {
   Device& dev = devices_[d];
-  rte_mbuf* pkts[kBurst];
-  const unsigned n = rte_ring_sc_dequeue_burst(dev.from_vm, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+  rte_mbuf** pkts = burst_;
+  const unsigned n = held_.Dequeue(held::kSwitchingBurst, kBurst, dev.from_vm, HeldRingId(d, false));
   if (n == 0) return 0;
-  QueueCounters& tx = state_.counters[d].switch_tx;
   for (unsigned i = 0; i < n; ++i) {
-    rte_mbuf* m = pkts[i];
-    if (!mappings_.Readable(m)) {
-      DropFromDevice(d, DropReason::kStaleZeroCopy, m);
-      continue;
-    }
-    const FrameInfo f = ParseMbuf(m);
-    if (f.status != FrameStatus::kOk || f.tagged) {
-      DropFromDevice(d, f.status == FrameStatus::kRunt ? DropReason::kRunt : DropReason::kDoubleVlan, m);
-      continue;
-    }
-    std::optional<uint32_t> src_owner;
-    if (!views_[d].learned || f.src != views_[d].mac) {
-      src_owner = table_.Lookup(f.src);
-      const LearnDecision ld = DecideLearning(d, views_[d].learned, views_[d].mac, f.src, src_owner);
-      if (ld.action == LearnAction::kRegister) {
-        Register(d, f.src);
-        src_owner = views_[d].learned && views_[d].mac == f.src ? std::optional<uint32_t>(d) : std::nullopt;
-      } else if (ld.action == LearnAction::kRefuse && !views_[d].learned && !dev.refusal_logged) {
-        dev.refusal_logged = true;
-        VSW_LOG(WARNING, "VHOST_DATA: (%d) mac %s refused: already registered by device %u "
-                "(vlan %u); its frames are dropped", dev.vid, MacToString(f.src).c_str(), ld.owner,
-                VlanOfDevice(ld.owner));
-      }
-    } else {
-      src_owner = d;
-    }
-    GuestRouteInput in;
-    in.src_device = d;
-    in.frame = f;
-    in.src_owner = src_owner;
-    if (software_vm2vm_ && !IsMulticast(f.dst)) in.dst_owner = table_.Lookup(f.dst);
-    in.software_vm2vm = software_vm2vm_;
-    in.port_max_frame = port_max_frame_;
-    in.segmentation_offload = (m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG)) != 0;
-    const Route r = RouteFromGuest(in, views_);
-    if (r.drop && r.reason == DropReason::kOversize) {
-      TooBigForPort(d);  // the only oversize drop of a whole frame: toward the port
-      rte_pktmbuf_free(m);
-      continue;
-    }
-    if (r.drop) {
-      DropFromDevice(d, r.reason, m);
-      continue;
-    }
-    CountTooBig(r, d);
-    if (r.devices == 0 && !r.to_port) {
-      rte_pktmbuf_free(m);  // every receiver refused it for its size (counted above)
-      continue;
-    }
-    Bump(tx.packets);
-    Bump(tx.bytes, m->pkt_len);
-    if (r.devices != 0) DeliverCopies(m, r.devices, r.to_port);
-    if (r.to_port) ToPort(d, m);
+    cur_slot_ = pkts + i;
+    RouteFromDeviceOne(d, pkts[i]);
+    HeldLedger::Erase(pkts + i, 1);  // freed or placed in its next list (held_ledger.h)
   }
+  cur_slot_ = nullptr;
   return n;
+}
+
+void SwitchEngine::RouteFromDeviceOne(uint32_t d, rte_mbuf* m) {
+  Device& dev = devices_[d];
+  QueueCounters& tx = state_.counters[d].switch_tx;
+  if (!mappings_.Readable(m)) {
+    DropFromDevice(d, DropReason::kStaleZeroCopy, m);
+    return;
+  }
+  const FrameInfo f = ParseMbuf(m);
+  if (f.status != FrameStatus::kOk || f.tagged) {
+    DropFromDevice(d, f.status == FrameStatus::kRunt ? DropReason::kRunt : DropReason::kDoubleVlan, m);
+    return;
+  }
+  std::optional<uint32_t> src_owner;
+  if (!views_[d].learned || f.src != views_[d].mac) {
+    src_owner = table_.Lookup(f.src);
+    const LearnDecision ld = DecideLearning(d, views_[d].learned, views_[d].mac, f.src, src_owner);
+    if (ld.action == LearnAction::kRegister) {
+      Register(d, f.src);
+      src_owner = views_[d].learned && views_[d].mac == f.src ? std::optional<uint32_t>(d) : std::nullopt;
+    } else if (ld.action == LearnAction::kRefuse && !views_[d].learned && !dev.refusal_logged) {
+      dev.refusal_logged = true;
+      VSW_LOG(WARNING, "VHOST_DATA: (%d) mac %s refused: already registered by device %u "
+              "(vlan %u); its frames are dropped", dev.vid, MacToString(f.src).c_str(), ld.owner,
+              VlanOfDevice(ld.owner));
+    }
+  } else {
+    src_owner = d;
+  }
+  GuestRouteInput in;
+  in.src_device = d;
+  in.frame = f;
+  in.src_owner = src_owner;
+  if (software_vm2vm_ && !IsMulticast(f.dst)) in.dst_owner = table_.Lookup(f.dst);
+  in.software_vm2vm = software_vm2vm_;
+  in.port_max_frame = port_max_frame_;
+  in.segmentation_offload = (m->ol_flags & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_UDP_SEG)) != 0;
+  const Route r = RouteFromGuest(in, views_);
+  if (r.drop && r.reason == DropReason::kOversize) {
+    TooBigForPort(d);  // the only oversize drop of a whole frame: toward the port
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (r.drop) {
+    DropFromDevice(d, r.reason, m);
+    return;
+  }
+  CountTooBig(r, d);
+  if (r.devices == 0 && !r.to_port) {
+    rte_pktmbuf_free(m);  // every receiver refused it for its size (counted above)
+    return;
+  }
+  Bump(tx.packets);
+  Bump(tx.bytes, m->pkt_len);
+  if (r.devices != 0) DeliverCopies(m, r.devices, r.to_port);
+  if (r.to_port) ToPort(d, m);
 }
 
 void SwitchEngine::DeliverCopies(rte_mbuf* m, uint64_t devices, bool keep_original) {
@@ -548,6 +567,7 @@ void SwitchEngine::ToDevice(uint32_t d, rte_mbuf* m) {
     return;
   }
   if (dev.batch.full()) FlushDevice(d);
+  dev.batch_len[dev.batch.size()] = m->pkt_len;
   dev.batch.Add(m);
   if (dev.batch.full()) FlushDevice(d);
 }
@@ -561,7 +581,7 @@ void SwitchEngine::FlushDevice(uint32_t d) {
   const EnqueueResult res = EnqueueWithRetry(
       n, retry_,
       [&](unsigned first, unsigned count) {
-        return rte_ring_sp_enqueue_burst(dev.to_vm, reinterpret_cast<void**>(pkts + first), count, nullptr);
+        return held_.Enqueue(held::SwitchingToVm(d), first, count, dev.to_vm, HeldRingId(d, true));
       },
       [this](unsigned us) {
         if (pacer_ != nullptr) {
@@ -570,15 +590,16 @@ void SwitchEngine::FlushDevice(uint32_t d) {
           rte_delay_us_block(us);
         }
       });
+  // Sent mbufs are vswitch-vhost's (and their slots erased): their lengths were kept.
   uint64_t bytes = 0;
-  for (unsigned i = 0; i < res.sent; ++i) bytes += pkts[i]->pkt_len;
+  for (unsigned i = 0; i < res.sent; ++i) bytes += dev.batch_len[i];
   Bump(rx.packets, res.sent);
   Bump(rx.bytes, bytes);
   if (res.sent != 0) handed_off_ = true;
   if (res.retries) Bump(rx.retries, res.retries);
   if (res.sent < n) {
     Bump(rx.drops[Idx(DropReason::kRingFull)], n - res.sent);
-    rte_pktmbuf_free_bulk(pkts + res.sent, n - res.sent);
+    HeldLedger::FreeAndErase(pkts + res.sent, n - res.sent);
     if (now_ns_ >= dev.next_full_log_ns) {
       dev.next_full_log_ns = now_ns_ + 1'000'000'000ull;
       VSW_LOG(WARNING, "device %u: to_vm ring full, frames dropped after %u retries %u us apart "
@@ -599,6 +620,8 @@ void SwitchEngine::FlushBatches() {
 rte_mbuf* SwitchEngine::CopyToPool(rte_mbuf* m, QueueCounters& tx) {
   rte_mbuf* c = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
   rte_pktmbuf_free(m);
+  // Before the next allocation could hand `m` out again (held_ledger.h).
+  if (cur_slot_ != nullptr && *cur_slot_ == m) HeldLedger::Erase(cur_slot_, 1);
   if (c == nullptr) Bump(tx.drops[Idx(DropReason::kNoMbuf)]);
   return c;
 }
@@ -673,9 +696,14 @@ void SwitchEngine::QueuePortTx(uint32_t src_device, rte_mbuf* m) {
 
 void SwitchEngine::FlushPort() {
   if (port_tx_count_ == 0) return;
+  // The driver frees what it sends, as it sends it: the ledger lets go of the batch first
+  // (a kill inside rte_eth_tx_burst loses what it had not sent yet).
+  rte_mbuf* pkts[kBurst];
+  std::copy_n(port_tx_, port_tx_count_, pkts);
+  HeldLedger::Erase(port_tx_, port_tx_count_);
   uint16_t sent = 0;
   for (unsigned t = 0; t < kPortTxTries && sent < port_tx_count_; ++t) {
-    sent = static_cast<uint16_t>(sent + rte_eth_tx_burst(port_, 0, port_tx_.data() + sent,
+    sent = static_cast<uint16_t>(sent + rte_eth_tx_burst(port_, 0, pkts + sent,
                                                          static_cast<uint16_t>(port_tx_count_ - sent)));
   }
   PortCounters& pc = state_.port;
@@ -685,7 +713,7 @@ void SwitchEngine::FlushPort() {
   Bump(pc.tx_bytes, bytes);
   for (uint16_t i = sent; i < port_tx_count_; ++i) {
     Bump(state_.counters[port_tx_src_[i]].switch_tx.drops[Idx(DropReason::kPortTx)]);
-    rte_pktmbuf_free(port_tx_[i]);
+    rte_pktmbuf_free(pkts[i]);
   }
   port_tx_count_ = 0;
 }
@@ -708,7 +736,7 @@ void SwitchEngine::Shutdown() {
     if (views_[d].ready) {
       FlushDevice(d);
     } else if (!devices_[d].batch.empty()) {
-      rte_pktmbuf_free_bulk(devices_[d].batch.data(), devices_[d].batch.size());
+      HeldLedger::FreeAndErase(devices_[d].batch.data(), devices_[d].batch.size());
       devices_[d].batch.Clear();
     }
   }

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "guest_mappings.h"
+#include "held_ledger.h"
 #include "mac_table.h"
 #include "poll_pacer.h"
 #include "port_dma.h"
@@ -72,7 +73,10 @@ class SwitchEngine final : public SleepHooks {
     bool oversize_logged = false;  // warned once per connection that it refuses big frames
     bool port_oversize_logged = false;  // warned once per connection: its frames exceed the port's MTU
     uint64_t next_full_log_ns = 0;  // ring-full warnings: at most one a second
+    // Its storage is the device's list in the ledger (held_mbufs.h): a successor finds
+    // the batch if we are killed.
     ToVmBatch<rte_mbuf*> batch;
+    std::array<uint32_t, kToVmBatch> batch_len{};  // read after the ring took the mbufs
   };
 
   void CheckDevices();
@@ -84,6 +88,9 @@ class SwitchEngine final : public SleepHooks {
 
   uint32_t PollPort();
   uint32_t PollDevice(uint32_t d);
+  // Routes one frame of the burst (its slot stays in the ledger until this returns).
+  void RouteFromPortOne(rte_mbuf* m);
+  void RouteFromDeviceOne(uint32_t d, rte_mbuf* m);
   void DeliverCopies(rte_mbuf* m, uint64_t devices, bool keep_original);
   void ToDevice(uint32_t d, rte_mbuf* m);
   void FlushDevice(uint32_t d);
@@ -120,7 +127,12 @@ class SwitchEngine final : public SleepHooks {
   GuestMappings mappings_{state_};  // vswitch-vhost's guest memory (dequeue zero-copy)
   std::vector<Device> devices_;
   std::vector<DeviceView> views_;
-  std::array<rte_mbuf*, kBurst> port_tx_{};
+  // What this process holds outside the rings, in shared memory (held_ledger.h): the burst
+  // being routed, the port TX batch (port_tx_) and the devices' to_vm batches.
+  HeldLedger held_;
+  rte_mbuf** burst_ = nullptr;
+  rte_mbuf** cur_slot_ = nullptr;  // the burst slot of the frame being routed
+  rte_mbuf** port_tx_ = nullptr;
   std::array<uint32_t, kBurst> port_tx_src_{};
   std::array<uint32_t, kBurst> port_tx_len_{};
   uint16_t port_tx_count_ = 0;

@@ -6,7 +6,6 @@
 // before the rest is dropped. Pure templates: the engine plugs in the ring and the delay.
 #pragma once
 
-#include <array>
 #include <cstdint>
 
 namespace vswitch {
@@ -40,19 +39,23 @@ EnqueueResult EnqueueWithRetry(unsigned count, const RetryPolicy& policy, TryEnq
   return r;
 }
 
+// Up to kToVmBatch items in storage the caller owns (vswitch-switching's is in shared
+// memory, held_mbufs.h). Slots past size() are left as they are.
 template <typename T>
 class ToVmBatch {
  public:
+  ToVmBatch() = default;
+  explicit ToVmBatch(T* items) : items_(items) {}
   [[nodiscard]] bool empty() const { return count_ == 0; }
   [[nodiscard]] uint16_t size() const { return count_; }
   [[nodiscard]] bool full() const { return count_ == kToVmBatch; }
   // Adds one item (the batch must not be full).
   void Add(T item) { items_[count_++] = item; }
-  [[nodiscard]] T* data() { return items_.data(); }
+  [[nodiscard]] T* data() { return items_; }
   void Clear() { count_ = 0; }
 
  private:
-  std::array<T, kToVmBatch> items_{};
+  T* items_ = nullptr;
   uint16_t count_ = 0;
 };
 

@@ -21,18 +21,6 @@ uint64_t Bytes(rte_mbuf* const* pkts, uint16_t n) {
   return sum;
 }
 
-// Frees everything on `ring` (we are its only consumer); returns how many.
-uint32_t DrainRing(rte_ring* ring) {
-  uint32_t total = 0;
-  rte_mbuf* pkts[VhostForwarder::kBurst];
-  for (;;) {
-    const unsigned n = rte_ring_sc_dequeue_burst(ring, reinterpret_cast<void**>(pkts), VhostForwarder::kBurst, nullptr);
-    if (n == 0) return total;
-    rte_pktmbuf_free_bulk(pkts, n);
-    total += n;
-  }
-}
-
 // The library's copy reasons are copied into shared memory index by index.
 static_assert(vhost::kZeroCopyCopyReasonCount == kZeroCopyCopyReasonCount);
 static_assert(static_cast<size_t>(vhost::ZeroCopyCopyReason::kBelowThreshold) ==
@@ -76,8 +64,28 @@ VhostForwarder::VhostForwarder(vhost::Driver& driver, SharedState& state, rte_me
       sockets_(std::move(sockets)),
       slots_(sockets_.size()),
       publisher_(publisher),
+      held_(&state.held[static_cast<size_t>(Role::kVhost)]),
       views_(sockets_.size()),
-      direct_batches_(sockets_.size()) {}
+      direct_batches_(sockets_.size()) {
+  // The ledger was emptied and claimed at attach (role_held_recovery.h).
+  tx_burst_ = held_.list(held::kVhostTxBurst);
+  builder_ = held_.list(held::kVhostBuilder);
+  for (uint32_t i = 0; i < slots_.size() && i < kHeldMaxDevices; ++i) {
+    slots_[i].pending = held_.list(held::VhostPending(i));
+    direct_batches_[i].pkts = held_.list(held::VhostDirect(i));
+  }
+}
+
+uint32_t VhostForwarder::DrainToVm(uint32_t index, Slot& slot) {
+  uint32_t total = 0;
+  if (slot.to_vm == nullptr) return 0;
+  for (;;) {
+    const unsigned n = held_.Dequeue(held::VhostPending(index), kBurst, slot.to_vm, HeldRingId(index, true));
+    if (n == 0) return total;
+    HeldLedger::FreeAndErase(slot.pending, n);
+    total += n;
+  }
+}
 
 VhostForwarder::~VhostForwarder() { Shutdown(); }
 
@@ -232,7 +240,7 @@ void VhostForwarder::Disarm() {
 }
 
 void VhostForwarder::FreePending(Slot& slot) {
-  for (uint16_t i = 0; i < slot.pending_count; ++i) rte_pktmbuf_free(slot.pending[slot.pending_start + i]);
+  HeldLedger::FreeAndErase(slot.pending + slot.pending_start, slot.pending_count);
   slot.pending_start = 0;
   slot.pending_count = 0;
 }
@@ -275,15 +283,19 @@ uint16_t VhostForwarder::DeliverDirect(uint32_t index, rte_mbuf** pkts, uint16_t
     b.pkts[b.count++] = m;
     targets |= uint64_t{1} << *dst;
   }
+  // Every frame is named by a slot below `slow` or by a direct batch: the rest of the
+  // burst's slots go (held_ledger.h).
+  HeldLedger::Erase(pkts + slow, n - slow);
   while (targets != 0) {
     const auto dst = static_cast<uint32_t>(__builtin_ctzll(targets));
     targets &= targets - 1;
     DirectBatch& b = direct_batches_[dst];
-    const uint16_t taken = EnqueueDirect(index, dst, b.pkts.data(), b.count);
+    const uint16_t taken = EnqueueDirect(index, dst, b.pkts, b.count);
     // What the guest had no room for goes the long way: switching queues it on to_vm and
     // retries as for any frame. Frames of a later burst may then pass it: order between
     // the two paths holds only while the receiver keeps up.
     for (uint16_t i = taken; i < b.count; ++i) pkts[slow++] = b.pkts[i];
+    HeldLedger::Erase(b.pkts + taken, b.count - taken);
     b.count = 0;
   }
   return slow;
@@ -307,7 +319,7 @@ uint16_t VhostForwarder::EnqueueDirect(uint32_t src, uint32_t dst, rte_mbuf** pk
   Bump(state_.counters[src].direct_tx.packets, taken);
   Bump(state_.counters[src].direct_tx.bytes, bytes);
   // The library copied them into the guest; the mbufs are still ours.
-  rte_pktmbuf_free_bulk(pkts, taken);
+  HeldLedger::FreeAndErase(pkts, taken);
   return taken;
 }
 
@@ -348,8 +360,9 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
     // ready, and we are to_vm's only consumer, so we drain it (frames switching queued
     // for the new connection before this round observed it are lost too: a few at most).
     if (slot.active_vid >= 0) SyncDropCounters(index, slot);
-    const uint32_t stale = slot.pending_count + DrainRing(slot.to_vm);
+    const uint32_t held = slot.pending_count;
     FreePending(slot);
+    const uint32_t stale = held + DrainToVm(index, slot);
     if (stale > 0) {
       Bump(state_.counters[index].vhost_rx[0].drops[static_cast<size_t>(DropReason::kDeviceNotReady)], stale);
     }
@@ -373,8 +386,8 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
   // Guest TX: every queue pair's TX queue into the one from_vm ring (we are its only
   // producer). A burst per queue per round bounds what one guest can take from others.
   for (uint16_t q = 0; q < slot.queue_pairs; ++q) {
-    rte_mbuf* pkts[kBurst];
-    const uint16_t n = driver_.DequeueBurst(vid, static_cast<uint16_t>(2 * q + 1), pool_, pkts, kBurst);
+    rte_mbuf** pkts = tx_burst_;
+    const uint16_t n = driver_.DequeueBurst(vid, static_cast<uint16_t>(2 * q + 1), pool_, pkts, kBurst, builder_);
     if (n == 0) continue;
     work += n;
     QueueCounters& qc = counters.vhost_tx[q];
@@ -383,11 +396,11 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
     // A sender switching has not learned sends every frame to switching: no need to parse.
     const uint16_t slow = direct_ && views_[index].learned ? DeliverDirect(index, pkts, n) : n;
     if (slow == 0) continue;
-    const unsigned sent = rte_ring_sp_enqueue_burst(slot.from_vm, reinterpret_cast<void**>(pkts), slow, nullptr);
+    const unsigned sent = held_.Enqueue(held::kVhostTxBurst, 0, slow, slot.from_vm, HeldRingId(index, false));
     if (sent != 0) handed_off_ = true;
     if (sent < slow) {
       Bump(qc.drops[static_cast<size_t>(DropReason::kRingFull)], slow - sent);
-      rte_pktmbuf_free_bulk(pkts + sent, slow - sent);
+      HeldLedger::FreeAndErase(pkts + sent, slow - sent);
     }
   }
 
@@ -397,7 +410,7 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
   if (slot.pending_count == 0) TakeToVm(index, slot);
   uint16_t q = 0;
   if (slot.pending_count > 0 && slot.rx.Next(&q)) {
-    rte_mbuf** first = slot.pending.data() + slot.pending_start;
+    rte_mbuf** first = slot.pending + slot.pending_start;
     const uint16_t taken = driver_.EnqueueBurst(vid, static_cast<uint16_t>(2 * q), first, slot.pending_count);
     // Frames left over wait for the guest's RX buffers, and are offered again next round:
     // one retry (they are never dropped for want of buffers: to_vm backs up instead, and
@@ -408,7 +421,7 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
       Bump(qc.packets, taken);
       Bump(qc.bytes, Bytes(first, taken));
       // The library copied them into the guest; the mbufs are still ours.
-      rte_pktmbuf_free_bulk(first, taken);
+      HeldLedger::FreeAndErase(first, taken);
       slot.pending_start = static_cast<uint16_t>(slot.pending_start + taken);
       slot.pending_count = static_cast<uint16_t>(slot.pending_count - taken);
       work += taken;
@@ -443,12 +456,12 @@ void VhostForwarder::SeeCounters(Slot& slot, int vid) {
 void VhostForwarder::TakeToVm(uint32_t index, Slot& slot) {
   slot.pending_start = 0;
   slot.pending_count = static_cast<uint16_t>(
-      rte_ring_sc_dequeue_burst(slot.to_vm, reinterpret_cast<void**>(slot.pending.data()), kBurst, nullptr));
+      held_.Dequeue(held::VhostPending(index), kBurst, slot.to_vm, HeldRingId(index, true)));
   FreeUnreadablePending(index, slot);
 }
 
 void VhostForwarder::FreeUnreadablePending(uint32_t index, Slot& slot) {
-  rte_mbuf** pending = slot.pending.data() + slot.pending_start;
+  rte_mbuf** pending = slot.pending + slot.pending_start;
   uint16_t kept = 0;
   uint32_t stale = 0;
   for (uint16_t i = 0; i < slot.pending_count; ++i) {
@@ -459,11 +472,15 @@ void VhostForwarder::FreeUnreadablePending(uint32_t index, Slot& slot) {
     // rewritten since. Free it (its shared info is in hugepage memory, still allocated)
     // without reading it.
     if (!vhost::ExternalBuffersAreOurs(m)) {
-      rte_pktmbuf_free(m);
+      HeldLedger::FreeAndErase(pending + i);
       ++stale;
       continue;
     }
-    pending[kept++] = m;
+    if (kept != i) {
+      pending[kept] = m;
+      HeldLedger::Erase(pending + i, 1);
+    }
+    ++kept;
   }
   slot.pending_count = kept;
   if (stale > 0) {
@@ -492,9 +509,9 @@ void VhostForwarder::SyncDropCounters(uint32_t index, Slot& slot) {
 }
 
 void VhostForwarder::FreeHeldFrames() {
-  for (Slot& slot : slots_) {
-    FreePending(slot);
-    if (slot.to_vm != nullptr) (void)DrainRing(slot.to_vm);
+  for (uint32_t i = 0; i < slots_.size(); ++i) {
+    FreePending(slots_[i]);
+    (void)DrainToVm(i, slots_[i]);
   }
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "driver.h"
+#include "held_ledger.h"
 #include "routing.h"
 #include "mapping_publisher.h"
 #include "poll_pacer.h"
@@ -90,7 +91,7 @@ class VhostForwarder final : public SleepHooks {
     RxQueueSpread<kMaxQueuePairs> rx;  // enabled guest RX queues: bursts go round robin
     uint16_t pending_start = 0;
     uint16_t pending_count = 0;
-    std::array<rte_mbuf*, kBurst> pending{};
+    rte_mbuf** pending = nullptr;  // the device's list in the ledger (held_mbufs.h)
     // Last values of the library's drop counters copied into shared memory, per vring.
     std::array<std::array<uint64_t, vhost::kDropReasonCount>, 2 * kMaxQueuePairs> seen_drops{};
     // Likewise for the zero-copy counters of each TX queue: by reference, then copied.
@@ -100,7 +101,7 @@ class VhostForwarder final : public SleepHooks {
   // Up to a burst of one guest's frames for one other guest.
   struct DirectBatch {
     uint16_t count = 0;
-    std::array<rte_mbuf*, kBurst> pkts{};
+    rte_mbuf** pkts = nullptr;  // the device's direct list in the ledger (held_mbufs.h)
   };
 
   [[nodiscard]] int SlotOf(const std::string& path) const;
@@ -125,6 +126,9 @@ class VhostForwarder final : public SleepHooks {
   // Frees unread the pending frames this process must not read (ExternalBuffersAreOurs).
   void FreeUnreadablePending(uint32_t index, Slot& slot);
   void FreePending(Slot& slot);
+  // Frees everything on device `index`'s to_vm ring (we are its only consumer), through
+  // its pending list (which must be empty); returns how many.
+  uint32_t DrainToVm(uint32_t index, Slot& slot);
 
   vhost::Driver& driver_;
   SharedState& state_;
@@ -132,6 +136,12 @@ class VhostForwarder final : public SleepHooks {
   std::vector<std::string> sockets_;
   std::vector<Slot> slots_;
   MappingPublisher* publisher_;
+  // What this process holds outside the rings, in shared memory (held_ledger.h): a
+  // guest's TX burst, the packet builder's spares, and per device the frames held for
+  // its RX buffers (Slot::pending) and batched for direct delivery (DirectBatch).
+  HeldLedger held_;
+  rte_mbuf** tx_burst_ = nullptr;
+  rte_mbuf** builder_ = nullptr;
   uint64_t next_sync_ns_ = 0;
   bool handed_off_ = false;
   uint64_t seen_revocations_ = 0;  // vhost::ZeroCopyRevocations() at the last check

@@ -62,7 +62,8 @@ TEST(ToVmBatchTest, RetryOffDropsAtOnce) {
 }
 
 TEST(ToVmBatchTest, HoldsUpTo32FramesInOrder) {
-  ToVmBatch<int> b;
+  int storage[kToVmBatch] = {};
+  ToVmBatch<int> b(storage);
   EXPECT_TRUE(b.empty());
   for (int i = 0; i < 31; ++i) b.Add(i);
   EXPECT_FALSE(b.full());

@@ -623,7 +623,7 @@ rte_mbuf* Device::MakeRarp(rte_mempool* pool) {
 }
 
 uint16_t Device::DequeueBurst(uint16_t queue_id, rte_mempool* pool, rte_mbuf** pkts,
-                              uint16_t count) {
+                              uint16_t count, rte_mbuf** spare_slots) {
   if (queue_id >= kMaxVrings || (queue_id & 1) == 0 || count == 0) return 0;
   Virtqueue& q = queues_[queue_id];
   std::unique_lock lock(q.mutex, std::try_to_lock);
@@ -636,7 +636,7 @@ uint16_t Device::DequeueBurst(uint16_t queue_id, rte_mempool* pool, rte_mbuf** p
   if (rarp_pending_.load(std::memory_order_acquire) && rarp_pending_.exchange(false)) {
     if (rte_mbuf* rarp = MakeRarp(pool)) pkts[n++] = rarp;
   }
-  MbufSink sink(pool, pkts + n, count - n);
+  MbufSink sink(pool, pkts + n, count - n, spare_slots);
   if (dequeue_zero_copy_) {
     if (!q.zc.enabled()) (void)q.zc.Enable(q.ring.size());
     // Chains whose zero-copy mbufs were freed since the last burst go back now.

@@ -122,7 +122,7 @@ class Device {
   // Copies; the caller keeps ownership of the mbufs it passes to EnqueueBurst.
   [[nodiscard]] uint16_t EnqueueBurst(uint16_t queue_id, rte_mbuf** pkts, uint16_t count);
   [[nodiscard]] uint16_t DequeueBurst(uint16_t queue_id, rte_mempool* pool, rte_mbuf** pkts,
-                                      uint16_t count);
+                                      uint16_t count, rte_mbuf** spare_slots = nullptr);
   // Free entries the guest offered on a queue (DPDK rte_vhost_avail_entries).
   [[nodiscard]] uint16_t AvailEntries(uint16_t queue_id);
   // Ask the guest to kick (true) or to let us poll (false, the default).

@@ -649,9 +649,9 @@ uint16_t Driver::EnqueueBurst(int vid, uint16_t queue_id, rte_mbuf** pkts, uint1
 }
 
 uint16_t Driver::DequeueBurst(int vid, uint16_t queue_id, rte_mempool* pool, rte_mbuf** pkts,
-                              uint16_t count) {
+                              uint16_t count, rte_mbuf** spare_slots) {
   Device* d = DeviceFor(vid);
-  return d == nullptr ? 0 : d->DequeueBurst(queue_id, pool, pkts, count);
+  return d == nullptr ? 0 : d->DequeueBurst(queue_id, pool, pkts, count, spare_slots);
 }
 
 uint32_t Driver::ReapZeroCopyOrphans() {

@@ -99,8 +99,13 @@ class Driver final : private KickWatcher {
   // rte_vhost_enqueue_burst / rte_vhost_dequeue_burst / rte_vhost_avail_entries /
   // rte_vhost_enable_guest_notification.
   [[nodiscard]] uint16_t EnqueueBurst(int vid, uint16_t queue_id, rte_mbuf** pkts, uint16_t count);
+  // `spare_slots` (optional, kDequeueSpareSlots null pointers): where the packet builder
+  // keeps the mbufs it allocated and has not used yet, and `pkts[n]` names the packet it is
+  // building, so that a process that dies inside the call leaves every mbuf it had taken
+  // named in memory it chose (vswitch-vhost: the group's shared state, held_mbufs.h).
+  // Both are left as they were found: the unused spares freed and their slots null.
   [[nodiscard]] uint16_t DequeueBurst(int vid, uint16_t queue_id, rte_mempool* pool,
-                                      rte_mbuf** pkts, uint16_t count);
+                                      rte_mbuf** pkts, uint16_t count, rte_mbuf** spare_slots = nullptr);
   [[nodiscard]] uint16_t AvailEntries(int vid, uint16_t queue_id);
   [[nodiscard]] int EnableGuestNotification(int vid, uint16_t queue_id, int enable);
   // Zero-copy buffers of `vid`'s guest TX queues not yet returned to the guest.

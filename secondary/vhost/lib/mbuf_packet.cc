@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "feature_bits.h"
+#include "named_mempool.h"
 
 namespace vswitch::vhost {
 namespace {
@@ -126,8 +127,13 @@ bool ApplyHeaderToMbuf(const VirtioNetHdr& hdr, rte_mbuf* m) {
 }
 
 MbufSink::~MbufSink() {
-  if (head_ != nullptr) rte_pktmbuf_free(head_);
-  if (spare_pos_ < spare_end_) rte_pktmbuf_free_bulk(spare_ + spare_pos_, spare_end_ - spare_pos_);
+  if (head_ != nullptr) {
+    rte_pktmbuf_free(head_);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    out_[count_] = nullptr;
+  }
+  // Freed and cleared in the order named_mempool.h argues.
+  if (spare_pos_ < spare_end_) FreeNamed(spare_ + spare_pos_, spare_end_ - spare_pos_);
   if (zc_ != nullptr && count_ > 0) zc_->set_last_burst_by_reference(by_reference_);
 }
 
@@ -141,7 +147,7 @@ void MbufSink::Reserve(uint32_t packets) {
   if (spare_pos_ < spare_end_ || n == 0) return;
   // One bulk allocation for the burst instead of one per packet; when the pool cannot
   // give them all, Begin falls back to allocating per packet.
-  if (rte_pktmbuf_alloc_bulk(pool_, spare_, n) == 0) {
+  if (AllocNamed(pool_, spare_, n) == 0) {
     spare_pos_ = 0;
     spare_end_ = n;
   }
@@ -155,6 +161,7 @@ bool MbufSink::BeginChain(uint32_t length) {
   if (rte_pktmbuf_alloc_bulk(pool_, segs, nsegs) != 0) return false;
   for (uint32_t i = 0; i + 1 < nsegs; ++i) segs[i]->next = segs[i + 1];
   head_ = segs[0];
+  out_[count_] = head_;
   head_->nb_segs = static_cast<uint16_t>(nsegs);
   head_->pkt_len = length;
   cur_ = head_;
@@ -242,9 +249,13 @@ bool MbufSink::TakeByReferenceSlow(const Segment* segments, uint32_t count, uint
     }
   }
   rte_mbuf* segs[kMaxSegments];
+  // Spares stay named in their slots until the chain is named in out_ (a recovery frees
+  // a chain from its head and skips the segments it reaches).
+  uint32_t spares_taken = 0;
   if (spare_end_ - spare_pos_ >= npieces + 1) {
     // From the burst's bulk allocation (Reserve), like the copied packets.
-    for (uint32_t i = 0; i <= npieces; ++i) segs[i] = spare_[spare_pos_++];
+    for (uint32_t i = 0; i <= npieces; ++i) segs[i] = spare_[spare_pos_ + i];
+    spares_taken = npieces + 1;
   } else if (rte_pktmbuf_alloc_bulk(pool_, segs, npieces + 1) != 0) {
     zc_->Cancel(slot);
     return Copy(ZeroCopyCopyReason::kOther);
@@ -293,13 +304,18 @@ bool MbufSink::TakeByReferenceSlow(const Segment* segments, uint32_t count, uint
   }
   if (HeaderAsksOffload(header) && !ApplyHeaderToMbuf(header, m)) {
     rte_pktmbuf_free(m);  // drops every piece's reference: refcnt is back to ours
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    for (uint32_t i = 0; i < spares_taken; ++i) spare_[spare_pos_++] = nullptr;
     zc_->Cancel(slot);
     (void)Copy(ZeroCopyCopyReason::kOther);
     return false;  // the copy path drops and counts it
   }
   if (stats_ != nullptr) stats_->zero_copy.Add(1);
   ++by_reference_;
-  out_[count_++] = m;
+  out_[count_] = m;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  for (uint32_t i = 0; i < spares_taken; ++i) spare_[spare_pos_++] = nullptr;
+  ++count_;
   return true;
 }
 

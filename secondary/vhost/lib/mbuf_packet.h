@@ -6,6 +6,7 @@
 
 #include <rte_mbuf.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -67,11 +68,18 @@ class MbufSource final : public PacketSource {
   VirtioNetHdr hdr_;
 };
 
-// Builds up to `capacity` packets into `out`.
+// How many mbufs the packet builder may allocate ahead (MbufSink's spare slots).
+inline constexpr uint32_t kDequeueSpareSlots = 64;
+
+// Builds up to `capacity` packets into `out`. Every mbuf it has taken is named at every
+// instant, for a process that may die mid-burst (Driver::DequeueBurst): unused spares in
+// `spare_slots` (own storage when null), the packet being built in out[count()], finished
+// ones in out[0, count()). A slot is written before the one it moves from is cleared (a
+// compiler barrier between: x86 stores become visible in program order).
 class MbufSink final : public PacketSink {
  public:
-  MbufSink(rte_mempool* pool, rte_mbuf** out, uint32_t capacity)
-      : pool_(pool), out_(out), capacity_(capacity) {}
+  MbufSink(rte_mempool* pool, rte_mbuf** out, uint32_t capacity, rte_mbuf** spare_slots = nullptr)
+      : pool_(pool), out_(out), capacity_(capacity), spare_(spare_slots != nullptr ? spare_slots : own_spare_) {}
   ~MbufSink() override;
   // Dequeue zero-copy through `zc` (see zero_copy.h); `table` names the mappings (and
   // the sharer that says which of them the transmitting process reads); `stats` counts
@@ -86,7 +94,10 @@ class MbufSink final : public PacketSink {
   [[nodiscard]] bool Begin(uint32_t length) override {
     if (count_ >= capacity_) return false;
     if (length <= room_ && spare_pos_ < spare_end_) {
-      head_ = spare_[spare_pos_++];
+      head_ = spare_[spare_pos_];
+      out_[count_] = head_;
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      spare_[spare_pos_++] = nullptr;
       head_->pkt_len = length;
       cur_ = head_;
       return true;
@@ -108,9 +119,11 @@ class MbufSink final : public PacketSink {
     cur_ = nullptr;
     if (HeaderAsksOffload(header) && !ApplyHeaderToMbuf(header, m)) {
       rte_pktmbuf_free(m);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      out_[count_] = nullptr;
       return false;
     }
-    out_[count_++] = m;
+    ++count_;  // out_[count_] has named it since Begin
     return true;
   }
   [[nodiscard]] bool TakeByReference(const Segment* segments, uint32_t count, uint32_t offset,
@@ -136,8 +149,9 @@ class MbufSink final : public PacketSink {
   rte_mbuf* head_ = nullptr;
   rte_mbuf* cur_ = nullptr;
   // Mbufs allocated in bulk by Reserve, handed out by Begin; the rest go back.
-  static constexpr uint32_t kSpare = 64;
-  rte_mbuf* spare_[kSpare];
+  static constexpr uint32_t kSpare = kDequeueSpareSlots;
+  rte_mbuf** spare_;
+  rte_mbuf* own_spare_[kSpare] = {};
   uint32_t spare_pos_ = 0;
   uint32_t spare_end_ = 0;
   [[nodiscard]] bool Copy(ZeroCopyCopyReason why) {
