@@ -14,6 +14,7 @@
 #include "config.h"
 #include "doorbells.h"
 #include "eal_args.h"
+#include "earlier_secondaries.h"
 #include "hugepage_check.h"
 #include "liveness.h"
 #include "log.h"
@@ -93,6 +94,14 @@ int Run(const Config& config) {
                  "vswitch-primary: a primary with file-prefix '%s' is already running "
                  "(see deploy/vswitch status)\n",
                  config.eal.file_prefix.c_str());
+    return 1;
+  }
+  // systemd's restart of a dead primary can come while one of its secondaries is still
+  // leaving; DPDK's init would fail on the files that secondary holds.
+  const std::string earlier = WaitForEarlierSecondaries("/var/run/dpdk/" + config.eal.file_prefix,
+                                                        config.eal.file_prefix, std::chrono::seconds(10));
+  if (!earlier.empty()) {
+    std::fprintf(stderr, "vswitch-primary: %s\n", earlier.c_str());
     return 1;
   }
   if (!MakeDirs(config.group.run_dir)) {

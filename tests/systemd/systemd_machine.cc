@@ -3,8 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "test_env.h"
@@ -31,6 +34,34 @@ void WriteTestUnits(const std::string& dir) {
     fs::copy_file(std::string("/lib/systemd/system/") + unit, dir + "/" + unit,
                   fs::copy_options::overwrite_existing);
   }
+}
+
+// The sanitizer runtimes read their settings from these variables (`deploy/vswitch test
+// --sanitize` sets them for every process the suite starts).
+constexpr const char* kSanitizerVariables[] = {"ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS"};
+
+// `options` (NAME=VALUE pairs separated by ':', as the sanitizer runtimes read them) with
+// each suppressions=FILE replaced by a copy of FILE in `dir`: the test machine's /tmp is
+// its own, so a checkout under /tmp would not be seen from in there, while `dir` (the
+// test's scratch directory) is mounted back in place.
+std::string WithSuppressionsIn(const std::string& options, const std::string& dir, const std::string& tag) {
+  constexpr std::string_view kKey = "suppressions=";
+  std::string out;
+  size_t start = 0;
+  while (start <= options.size()) {
+    size_t end = options.find(':', start);
+    if (end == std::string::npos) end = options.size();
+    std::string option = options.substr(start, end - start);
+    if (option.rfind(kKey, 0) == 0) {
+      const std::string copy = dir + "/" + tag + ".supp";
+      fs::copy_file(option.substr(kKey.size()), copy, fs::copy_options::overwrite_existing);
+      option = std::string(kKey) + copy;
+    }
+    if (!out.empty()) out += ':';
+    out += option;
+    start = end + 1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -78,7 +109,31 @@ SystemdMachine::SystemdMachine(const std::string& work_dir, const std::string& c
       }, std::chrono::seconds(30))) {
     error_ = "systemd in the namespace did not finish booting:\n" + boot_.Log() +
              Systemctl({"list-units", "--all", "--no-pager"}).output;
+    return;
   }
+  PassSanitizerSettings();
+}
+
+void SystemdMachine::PassSanitizerSettings() {
+  // systemd starts its units with its own environment, not the test's: without this a
+  // sanitized role runs with the runtime's defaults (LeakSanitizer reports DPDK's own
+  // leaks, unsuppressed, and the unit ends `failed`).
+  std::vector<std::string> args = {"set-environment"};
+  for (const char* name : kSanitizerVariables) {
+    const char* value = std::getenv(name);
+    if (value == nullptr) continue;
+    std::string tag(name);
+    for (char& c : tag) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    try {
+      args.push_back(std::string(name) + "=" + WithSuppressionsIn(value, work_dir_, tag));
+    } catch (const fs::filesystem_error& e) {
+      error_ = std::string(name) + " names a suppressions file the test cannot copy: " + e.what();
+      return;
+    }
+  }
+  if (args.size() == 1) return;
+  const CommandResult r = Systemctl(args);
+  if (r.exit_code != 0) error_ = "systemctl set-environment failed:\n" + r.output;
 }
 
 SystemdMachine::~SystemdMachine() {

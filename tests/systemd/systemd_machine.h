@@ -2,6 +2,8 @@
 // network, UTS and IPC namespaces (boot_systemd.sh), over this build installed with
 // `DESTDIR=... cmake --install` and mounted where CMake installs it. Works on a machine
 // whose own PID 1 is not systemd; the machine's units, /tmp and boot are never touched.
+// The units run with the sanitizer settings of the test (a sanitized build's roles need
+// them as much as the processes the other tests start).
 #pragma once
 
 #include <sys/types.h>
@@ -42,6 +44,11 @@ class SystemdMachine {
   [[nodiscard]] std::string Journal();
 
  private:
+  // The test's ASAN_OPTIONS, LSAN_OPTIONS and UBSAN_OPTIONS, when set, for every unit
+  // started from then on (systemctl set-environment); a suppressions file is copied into
+  // the work directory, which the machine sees.
+  void PassSanitizerSettings();
+
   std::string work_dir_;
   std::string cgroup_;
   std::string error_;
