@@ -235,8 +235,10 @@ void PackedRing::Advance(uint16_t n) {
   n = static_cast<uint16_t>(std::min<size_t>(n, peeked_.size()));
   uint32_t descs = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    held_descs_[peeked_[i].id] = peeked_[i].descs;
-    ++in_flight_count_;
+    if (!peeked_[i].returned) {
+      held_descs_[peeked_[i].id] = peeked_[i].descs;
+      ++in_flight_count_;
+    }
     descs += peeked_[i].descs;
   }
   peeked_.erase(peeked_.begin(), peeked_.begin() + n);
@@ -258,10 +260,21 @@ void PackedRing::Advance(uint16_t n) {
 }
 
 void PackedRing::PutUsed(uint16_t id, uint32_t len) {
-  if (id >= held_descs_.size() || held_descs_[id] == 0) return;
-  pending_.push_back({id, held_descs_[id], len});
-  held_descs_[id] = 0;
-  --in_flight_count_;
+  if (id >= held_descs_.size()) return;
+  if (held_descs_[id] != 0) {
+    pending_.push_back({id, held_descs_[id], len});
+    held_descs_[id] = 0;
+    --in_flight_count_;
+    return;
+  }
+  if (peek_mark_[id] != peek_generation_) return;
+  for (Peeked& p : peeked_) {
+    if (p.id == id && !p.returned) {
+      p.returned = true;
+      pending_.push_back({id, p.descs, len});
+      return;
+    }
+  }
 }
 
 bool PackedRing::PublishUsed() {

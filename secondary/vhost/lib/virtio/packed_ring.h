@@ -80,7 +80,8 @@ class PackedRing {
   void Advance(uint16_t n);
   // Returns buffer `id` (as Chain::head named it) with `len` bytes written; not visible
   // to the driver until PublishUsed. Any order (zero-copy returns buffers as they are
-  // freed). An ID the device does not hold is ignored.
+  // freed), and before or after the Advance that consumes it (the datapath puts a
+  // burst's used elements first). An ID the device neither holds nor has read is ignored.
   void PutUsed(uint16_t id, uint32_t len);
   // Writes the used descriptors put since the last call, the first one's flags last
   // (2.8 "Multi-buffer requests": the driver never sees part of a batch), and says
@@ -93,7 +94,8 @@ class PackedRing {
  private:
   struct Peeked {
     uint16_t id;
-    uint16_t descs;  // ring descriptors the chain occupies
+    uint16_t descs;         // ring descriptors the chain occupies
+    bool returned = false;  // PutUsed before Advance (the datapath's order)
   };
   struct PendingUsed {
     uint16_t id;
