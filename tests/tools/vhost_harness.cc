@@ -164,6 +164,7 @@ bool TxonlyHeadersOk(const uint8_t* p, uint32_t len, uint32_t size) {
 
 void PrintCounters(const char* tag, const Counters& c, Driver& driver, const Options& o) {
   uint64_t drops = 0, no_room = 0;
+  uint64_t by_reason[vswitch::vhost::kDropReasonCount] = {};
   std::string per_queue;
   for (uint32_t q = 0; q < o.queues; ++q) {
     per_queue += (q ? "," : "") + std::to_string(c.rx_per_queue[q]);
@@ -173,6 +174,9 @@ void PrintCounters(const char* tag, const Counters& c, Driver& driver, const Opt
       if (const auto* s = driver.GetQueueStats(vid, q)) {
         drops += s->TotalDrops();
         no_room += s->no_room.Get();
+        for (size_t r = 0; r < vswitch::vhost::kDropReasonCount; ++r) {
+          by_reason[r] += s->Dropped(static_cast<vswitch::vhost::DropReason>(r));
+        }
       }
     }
   }
@@ -185,6 +189,14 @@ void PrintCounters(const char* tag, const Counters& c, Driver& driver, const Opt
       (unsigned long long)c.tx_bytes, (unsigned long long)c.tx_rejected,
       (unsigned long long)c.digest, g_new_device.load(), g_destroy_device.load(),
       (unsigned long long)drops, (unsigned long long)no_room, per_queue.c_str());
+  // The drops by name, on their own line: which guest rule was broken.
+  std::string named;
+  for (size_t r = 0; r < vswitch::vhost::kDropReasonCount; ++r) {
+    if (by_reason[r] == 0) continue;
+    named += std::string(" ") + vswitch::vhost::DropReasonName(static_cast<vswitch::vhost::DropReason>(r)) +
+             "=" + std::to_string(by_reason[r]);
+  }
+  if (!named.empty()) std::printf("%s_DROPS%s\n", tag, named.c_str());
   std::fflush(stdout);
 }
 
