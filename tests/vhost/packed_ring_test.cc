@@ -515,6 +515,46 @@ TEST_F(PackedDatapathTest, GuestTxArrivesByteForByteAndBuffersGoBack) {
   EXPECT_EQ(q_->used(), q_->avail());  // every descriptor returned: the guest never starves
 }
 
+// DPDK's virtio PMD (virtio-user) sends a multi-segment packet on a packed ring as one
+// indirect table whose entries it initialised with WRITE set, and it overwrites the flags
+// of the segment entries only: the header entry keeps WRITE. Read as the spec's strict
+// rule, every such packet was a wrong-direction drop (a 9000-byte frame never left the
+// guest). On the device-readable side WRITE in a packed indirect table is ignored (the
+// device only reads there); on the writable side it is still required.
+TEST_F(PackedDatapathTest, IndirectTxTableWithWriteOnTheHeaderEntryAsVirtioUserSendsIt) {
+  const auto payload = Pattern(5000, 4);
+  const uint64_t table = q_->Alloc(4 * 16), hdr = q_->Alloc(12);
+  mem_->Write(hdr, std::vector<uint8_t>(12, 0));
+  PackedDesc e[4];
+  e[0] = {hdr, 12, 0, kDescFlagWrite};  // as initialised, never rewritten
+  for (int i = 1; i < 4; ++i) {
+    const uint32_t len = i < 3 ? 2048 : 5000 - 2 * 2048;
+    const uint64_t b = q_->Alloc(len);
+    mem_->Write(b, std::span<const uint8_t>(payload).subspan((i - 1) * 2048, len));
+    e[i] = {b, len, 0, static_cast<uint16_t>((i < 3 ? kDescFlagNext : 0) | kPackedDescFlagAvail)};
+  }
+  mem_->Write(table, {reinterpret_cast<const uint8_t*>(e), sizeof(e)});
+  q_->SetDesc(0, table, sizeof(e), 0, MockPackedQueue::AvailFlags({0, true}, kDescFlagIndirect));
+  q_->SkipAvail(1);
+  test::VectorPacketSink sink;
+  EXPECT_EQ(DequeuePackets(ring_, config_, sink, 64, stats_, scratch_), 1u);
+  EXPECT_EQ(stats_.TotalDrops(), 0u);
+  ASSERT_EQ(sink.packets.size(), 1u);
+  EXPECT_EQ(sink.packets[0].bytes, payload);
+}
+
+TEST_F(PackedDatapathTest, IndirectRxTableEntryWithoutWriteIsStillDropped) {
+  const uint64_t table = q_->Alloc(16), buf = q_->Alloc(2048);
+  PackedDesc e{buf, 2048, 0, 0};  // device-readable, in an RX buffer
+  mem_->Write(table, {reinterpret_cast<const uint8_t*>(&e), sizeof(e)});
+  q_->SetDesc(0, table, 16, 0, MockPackedQueue::AvailFlags({0, true}, kDescFlagIndirect));
+  q_->SkipAvail(1);
+  test::VectorPacketSource src(Pattern(100, 1), {}, 0);
+  uint16_t avail = ring_.Available(stats_);
+  EXPECT_EQ(EnqueuePacket(ring_, config_, src, avail, stats_, scratch_), EnqueueStatus::kDropped);
+  EXPECT_EQ(stats_.Dropped(DropReason::kWrongDirection), 1u);
+}
+
 TEST_F(PackedDatapathTest, GuestRxMergeableSpreadsAPacketOverBuffers) {
   config_.mergeable = true;
   std::vector<uint16_t> ids;

@@ -152,8 +152,13 @@ std::optional<DropReason> PackedRing::AddIndirect(const PackedDesc& d, Direction
     // WRITE is the only flag that means anything in the table; INDIRECT there would be
     // a nested table, which neither layout allows.
     if ((e.flags & kDescFlagIndirect) != 0) return DropReason::kNestedIndirect;
+    // Direction: a device-writable buffer must say WRITE in every entry. On the readable
+    // side WRITE is ignored: DPDK's virtio PMD initialises its packed indirect tables
+    // with WRITE in every entry and rewrites the flags of the segment entries only, so
+    // the header entry of each multi-segment TX packet keeps it. Reading such an entry
+    // touches nothing the guest did not share; the device never writes on this side.
     const bool writable = (e.flags & kDescFlagWrite) != 0;
-    if (writable != (direction == Direction::kDeviceWritable)) return DropReason::kWrongDirection;
+    if (direction == Direction::kDeviceWritable && !writable) return DropReason::kWrongDirection;
     if (e.len > 0) {
       if (auto r = AddBuffer(e.addr, e.len, segments, chain)) return r;
     }
