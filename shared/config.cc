@@ -116,6 +116,9 @@ void DeclareVhost(OptionSet& set, VhostOptions& v, std::string* socket_mode) {
           "connect to the frontends' sockets (vhost-user client mode, with reconnect)");
   set.Add("vhost", "mergeable", po::value<unsigned>(&v.mergeable)->default_value(v.mergeable),
           "mergeable RX buffers: 0 or 1");
+  set.Add("vhost", "packed", po::value<unsigned>(&v.packed)->default_value(v.packed),
+          "offer packed virtqueues (VIRTIO_F_RING_PACKED; a front-end asks with packed_vq=1 or "
+          "packed=on): 0 or 1");
   set.Add("vhost", "dequeue-zero-copy",
           po::value<bool>(&v.dequeue_zero_copy)->default_value(false)->implicit_value(true),
           "guest TX without copying packet data");
@@ -265,6 +268,7 @@ void Validate(Config& c, const std::string& socket_mode, const std::string& mtu,
         }
       }
       ZeroOrOne("mergeable", v.mergeable);
+      ZeroOrOne("packed", v.packed);
       ZeroOrOne("tso", v.tso);
       ZeroOrOne("tx-csum", v.tx_csum);
       char* end = nullptr;

@@ -52,6 +52,9 @@ struct VhostOptions {
   std::vector<std::string> socket_files = {"/run/vswitch/vm0.sock", "/run/vswitch/vm1.sock"};
   bool client = false;
   unsigned mergeable = 0;
+  // Packed virtqueues (VIRTIO_F_RING_PACKED) offered to the front-ends. Off by default
+  // until they have run against every front-end and mode split rings have.
+  unsigned packed = 0;
   bool dequeue_zero_copy = false;
   unsigned tso = 0;
   unsigned tx_csum = 0;

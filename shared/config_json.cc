@@ -91,6 +91,7 @@ void Vhost(std::string& out, const VhostOptions& v) {
   w.Strings("socket-file", v.socket_files);
   w.Bool("client", v.client);
   w.Number("mergeable", v.mergeable);
+  w.Number("packed", v.packed);
   w.Bool("dequeue-zero-copy", v.dequeue_zero_copy);
   w.Number("tso", v.tso);
   w.Number("tx-csum", v.tx_csum);

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "../vhost/lib/feature_bits.h"
+#include "../vhost/lib/virtio/feature_bits.h"
 #include "ethernet_frame.h"
 
 namespace vswitch {

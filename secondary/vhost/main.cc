@@ -27,6 +27,8 @@ bool ConfigureFeatures(vhost::Driver& driver, const VhostOptions& o) {
   if (o.mergeable == 0) off |= vhost::kFeatureMergeable;
   if (o.tso == 0) off |= vhost::kFeatureTso;
   if (o.tx_csum == 0) off |= vhost::kFeatureChecksum;
+  if (o.packed == 0) off |= vhost::kFeaturePacked;
+  if (o.packed == 1 && driver.FeatureEnable(vhost::kFeaturePacked) != 0) return false;
   return off == 0 || driver.FeatureDisable(off) == 0;
 }
 
@@ -120,8 +122,8 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
     VSW_LOG(ERR, "cannot start the vhost-user session thread");
     return 1;
   }
-  VSW_LOG(INFO, "features offered: 0x%lx (mergeable %u, tso %u, tx-csum %u)",
-          static_cast<unsigned long>(driver.GetFeatures()), o.mergeable, o.tso, o.tx_csum);
+  VSW_LOG(INFO, "features offered: 0x%lx (mergeable %u, packed %u, tso %u, tx-csum %u)",
+          static_cast<unsigned long>(driver.GetFeatures()), o.mergeable, o.packed, o.tso, o.tx_csum);
   rt.MarkUp();
   while (!stop.load() && rt.Tick()) {
     const uint32_t work = forwarder.Poll();

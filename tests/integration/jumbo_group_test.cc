@@ -107,6 +107,7 @@ struct GroupSetup {
   bool zero_copy = false;
   bool direct = false;
   std::string mtu;  // [primary] mtu; empty: the default (auto)
+  bool packed = false;  // [vhost] packed = 1 and the guests ask for packed rings (packed_vq=1)
 };
 
 class JumboGroup {
@@ -117,8 +118,10 @@ class JumboGroup {
         {"vhost.dequeue-zero-copy", setup.zero_copy ? "true" : "false"},
         {"switching.vm2vm", "1"},
         {"switching.direct-vm2vm", setup.direct ? "1" : "0"},
+        {"vhost.packed", setup.packed ? "1" : "0"},
     };
     if (!setup.mtu.empty()) o["primary.mtu"] = setup.mtu;
+    packed_ = setup.packed;
     group_ = std::make_unique<TestGroup>(o);
     up_ = group_->Vswitch({"up"});
     if (up_.exit_code != 0) return;
@@ -128,6 +131,7 @@ class JumboGroup {
   [[nodiscard]] bool ok() const { return up_.exit_code == 0; }
   [[nodiscard]] std::string why() const { return up_.output + group_->Log("primary") + group_->Log("vhost"); }
   TestGroup& g() { return *group_; }
+  [[nodiscard]] bool packed() const { return packed_; }
 
   double Packets(int device, const std::string& stage, const std::string& direction) {
     return group_->Metric("vswitch_device_packets_total",
@@ -143,7 +147,9 @@ class JumboGroup {
       << ", A switching tx oversize " << Drops(0, "switching", "tx", "oversize") << ", B switching rx "
       << Packets(1, "switching", "rx") << ", B switching rx oversize " << Drops(1, "switching", "rx", "oversize")
       << ", B direct rx " << Packets(1, "direct", "rx") << ", B vhost rx " << Packets(1, "vhost", "rx")
-      << ", B vhost rx oversize " << Drops(1, "vhost", "rx", "oversize") << ", zero-copy by reference "
+      << ", B vhost rx oversize " << Drops(1, "vhost", "rx", "oversize") << ", A vhost tx invalid_descriptor "
+      << Drops(0, "vhost", "tx", "invalid_descriptor") << ", A vhost tx bad_address " << Drops(0, "vhost", "tx", "bad_address")
+      << ", A vhost tx no_mbuf " << Drops(0, "vhost", "tx", "no_mbuf") << ", zero-copy by reference "
       << group_->Metric("vswitch_zero_copy_packets_total", {{"device", "0"}}) << "\n"
       << group_->Log("switching");
     return s.str();
@@ -155,6 +161,7 @@ class JumboGroup {
  private:
   std::unique_ptr<TestGroup> group_;
   CommandResult up_;
+  bool packed_ = false;
 };
 
 // A guest whose port 1 is a pcap: io mode sends `in` out of the virtio port and writes
@@ -165,7 +172,8 @@ class JumboGroup {
 std::unique_ptr<VirtioUser> PcapGuest(JumboGroup& s, int device, const std::string& mac,
                                       const std::string& in, const std::string& out) {
   return std::make_unique<VirtioUser>(
-      s.g().dir(), s.g().socket(device), "io", mac, ",mrg_rxbuf=1", std::vector<std::string>{"--no-flush-rx"},
+      s.g().dir(), s.g().socket(device), "io", mac, std::string(",mrg_rxbuf=1") + (s.packed() ? ",packed_vq=1" : ""),
+      std::vector<std::string>{"--no-flush-rx"},
       std::vector<std::string>{"--vdev", "net_pcap0,rx_pcap=" + in + ",tx_pcap=" + out}, 2s, in + ".cmd");
 }
 
@@ -242,14 +250,26 @@ TEST_P(JumboGuestToGuestTest, NineThousandByteFramesArriveByteForByte) {
   EXPECT_EQ(c.dup, 0) << c.text;
   EXPECT_EQ(s.g().RoleState("vhost"), "up");
   EXPECT_EQ(s.g().RoleState("switching"), "up");
+  if (GetParam().packed) {
+    // Both guests run packed rings: the library's "device ready" lines say bit 34.
+    const std::string log = s.g().Log("vhost");
+    size_t packed_devices = 0;
+    for (size_t at = log.find("device ready on"); at != std::string::npos; at = log.find("device ready on", at + 1)) {
+      const auto f = log.find("features 0x", at);
+      if (f != std::string::npos && (std::stoull(log.substr(f + 11, 16), nullptr, 16) & (1ull << 34)) != 0) ++packed_devices;
+    }
+    EXPECT_GE(packed_devices, 2u) << log;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     CopyZeroCopySwitchingDirect, JumboGuestToGuestTest,
     testing::Values(GroupSetup{true, false, false, ""}, GroupSetup{true, true, false, ""},
-                    GroupSetup{true, false, true, ""}, GroupSetup{true, true, true, ""}),
+                    GroupSetup{true, false, true, ""}, GroupSetup{true, true, true, ""},
+                    // Packed virtqueues (VIRTIO 1.2 2.8) on both guests.
+                    GroupSetup{true, false, false, "", true}, GroupSetup{true, true, true, "", true}),
     [](const testing::TestParamInfo<GroupSetup>& info) {
-      return std::string(info.param.zero_copy ? "ZeroCopy" : "Copy") +
+      return std::string(info.param.packed ? "Packed" : "") + (info.param.zero_copy ? "ZeroCopy" : "Copy") +
              (info.param.direct ? "Direct" : "ThroughSwitching");
     });
 

@@ -56,6 +56,7 @@ struct Options {
   uint32_t size = 64;
   uint32_t queues = 1;
   int mergeable = 1;
+  int packed = 0;  // offer VIRTIO_F_RING_PACKED
   double duration = 0;  // 0: until signalled
   bool check_txonly = false;
   bool expect_swap = true;
@@ -72,7 +73,7 @@ struct Options {
   std::fprintf(stderr,
                "error: %s\nusage: vswitch-vhost-harness --socket PATH [--socket PATH...] "
                "[--client] [--mode sink|source|echo] [--count N] [--size N] [--queues N] "
-               "[--mergeable 0|1] [--duration S] [--check-txonly] [--expect-swap 0|1] [--digest] "
+               "[--mergeable 0|1] [--packed 0|1] [--duration S] [--check-txonly] [--expect-swap 0|1] [--digest] "
                "[--file-prefix P] [--lcore N] [-m MB] [--zero-copy] [--hold-until-exit MS] "
                "[--seq-file PATH]\n",
                msg);
@@ -94,6 +95,7 @@ Options Parse(int argc, char** argv) {
     else if (a == "--size") o.size = static_cast<uint32_t>(std::stoul(value()));
     else if (a == "--queues") o.queues = static_cast<uint32_t>(std::stoul(value()));
     else if (a == "--mergeable") o.mergeable = std::stoi(value());
+    else if (a == "--packed") o.packed = std::stoi(value());
     else if (a == "--duration") o.duration = std::stod(value());
     else if (a == "--check-txonly") o.check_txonly = true;
     else if (a == "--expect-swap") o.expect_swap = std::stoi(value()) != 0;
@@ -110,6 +112,7 @@ Options Parse(int argc, char** argv) {
   if (o.mode != "sink" && o.mode != "source" && o.mode != "echo") Usage("bad --mode");
   if (o.queues < 1 || o.queues > vswitch::vhost::kMaxQueuePairs) Usage("bad --queues");
   if (o.size < 60 || o.size > 1518) Usage("--size must be 60..1518");
+  if (o.packed != 0 && o.packed != 1) Usage("--packed must be 0 or 1");
   return o;
 }
 
@@ -161,6 +164,7 @@ bool TxonlyHeadersOk(const uint8_t* p, uint32_t len, uint32_t size) {
 
 void PrintCounters(const char* tag, const Counters& c, Driver& driver, const Options& o) {
   uint64_t drops = 0, no_room = 0;
+  uint64_t by_reason[vswitch::vhost::kDropReasonCount] = {};
   std::string per_queue;
   for (uint32_t q = 0; q < o.queues; ++q) {
     per_queue += (q ? "," : "") + std::to_string(c.rx_per_queue[q]);
@@ -170,6 +174,9 @@ void PrintCounters(const char* tag, const Counters& c, Driver& driver, const Opt
       if (const auto* s = driver.GetQueueStats(vid, q)) {
         drops += s->TotalDrops();
         no_room += s->no_room.Get();
+        for (size_t r = 0; r < vswitch::vhost::kDropReasonCount; ++r) {
+          by_reason[r] += s->Dropped(static_cast<vswitch::vhost::DropReason>(r));
+        }
       }
     }
   }
@@ -182,6 +189,14 @@ void PrintCounters(const char* tag, const Counters& c, Driver& driver, const Opt
       (unsigned long long)c.tx_bytes, (unsigned long long)c.tx_rejected,
       (unsigned long long)c.digest, g_new_device.load(), g_destroy_device.load(),
       (unsigned long long)drops, (unsigned long long)no_room, per_queue.c_str());
+  // The drops by name, on their own line: which guest rule was broken.
+  std::string named;
+  for (size_t r = 0; r < vswitch::vhost::kDropReasonCount; ++r) {
+    if (by_reason[r] == 0) continue;
+    named += std::string(" ") + vswitch::vhost::DropReasonName(static_cast<vswitch::vhost::DropReason>(r)) +
+             "=" + std::to_string(by_reason[r]);
+  }
+  if (!named.empty()) std::printf("%s_DROPS%s\n", tag, named.c_str());
   std::fflush(stdout);
 }
 
@@ -216,6 +231,8 @@ int main(int argc, char** argv) {
   {
     Driver driver;
     if (o.mergeable == 0 && driver.FeatureDisable(vswitch::vhost::kFeatureMergeable) != 0) return 1;
+    if (o.packed == 1 && driver.FeatureEnable(vswitch::vhost::kFeaturePacked) != 0) return 1;
+    if (o.packed == 0 && driver.FeatureDisable(vswitch::vhost::kFeaturePacked) != 0) return 1;
     for (auto& r : g_ready) r.store(false);
     vswitch::vhost::DeviceOps ops;
     ops.new_device = [](int vid) {

@@ -74,6 +74,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{Role::kVhost, {"--mergeable", "2"}, "--mergeable"},
         BadValue{Role::kVhost, {"--mergeable", "yes"}, "mergeable"},
         BadValue{Role::kVhost, {"--tso", "5"}, "--tso"},
+        BadValue{Role::kVhost, {"--packed", "2"}, "--packed: 2"},
         BadValue{Role::kVhost, {"--tx-csum", "9"}, "--tx-csum"},
         BadValue{Role::kVhost, {"--socket-mode", "999"}, "--socket-mode"},
         BadValue{Role::kVhost, {"--socket-file", std::string(200, 'x')}, "--socket-file"},
@@ -122,6 +123,8 @@ TEST(ConfigTest, IniSectionsAndCommandLineOverride) {
   EXPECT_EQ(v.config.vhost.socket_files, (std::vector<std::string>{"/s/a.sock", "/s/b.sock"}));
   EXPECT_TRUE(v.config.vhost.client);
   EXPECT_EQ(v.config.vhost.mergeable, 0u) << "the command line wins over the file";
+  EXPECT_EQ(v.config.vhost.packed, 0u) << "packed rings are off unless asked for";
+  EXPECT_EQ(Parse(Role::kVhost, {"--packed", "1"}).config.vhost.packed, 1u);
   // Each role reads its own section and ignores the others'.
   EXPECT_EQ(Parse(Role::kSwitching, {"--config", file}).config.switching.vm2vm, 2u);
   EXPECT_EQ(Parse(Role::kMonitor, {"--config", file}).config.monitor.metrics_listen, "127.0.0.1:9999");

@@ -276,6 +276,88 @@ TEST_F(ProtocolTest, GoodDeviceStartsAndReportsItsState) {
   for (int e : efds) close(e);
 }
 
+// Packed rings (VIRTIO_F_RING_PACKED, offered when enabled): any queue size, the vring
+// base carries the wrap counters (vhost-user.rst: index in bits 0-14, wrap counter in
+// bit 15, the used index and its wrap counter in 16-30 and 31), the ring is read from
+// that place with that wrap counter, and GET_VRING_BASE answers where it stands.
+TEST_F(ProtocolTest, PackedRingResumesFromTheVringBaseWithItsWrapCounter) {
+  ASSERT_EQ(driver_.FeatureEnable(kFeaturePacked), 0);
+  const std::string path = dir_ / "packed.sock";
+  ASSERT_EQ(driver_.Register(path, 0), 0);
+  GuestRam ram;
+  constexpr uint64_t kPackedFeatures = kGuestFeatures | kFeaturePacked;
+  constexpr uint32_t kNum = 250;  // not a power of two: fine for packed rings (2.8)
+  {
+  FrontEnd fe(path);
+  ASSERT_TRUE(fe.connected());
+  ASSERT_TRUE(fe.Send(Request::kGetFeatures, nullptr, 0));
+  ASSERT_EQ(fe.RecvU64() & kPackedFeatures, kPackedFeatures);
+  ASSERT_TRUE(fe.SendU64(Request::kSetProtocolFeatures, kProto));
+  ASSERT_TRUE(fe.SendU64(Request::kSetFeatures, kPackedFeatures, {}, kVersion | kFlagNeedReply));
+  ASSERT_EQ(fe.RecvU64(), 0u);
+  SetMemTable(fe, ram);
+  constexpr uint32_t kBase = 5 | (0u << 15);  // index 5 on the second lap: wrap counter 0
+  std::vector<int> efds;
+  for (uint32_t i = 0; i < 2; ++i) {
+    const uint64_t ring = reinterpret_cast<uint64_t>(ram.base) + 0x10000 * (i + 1);
+    ASSERT_TRUE(fe.SendState(Request::kSetVringNum, i, kNum));
+    ASSERT_TRUE(fe.SendState(Request::kSetVringBase, i, kBase | (kBase << 16)));
+    // Descriptor ring, device area (used address), driver area (avail address).
+    VringAddr a{i, 0, ring, ring + 0x2000, ring + 0x1000, 0};
+    ASSERT_TRUE(fe.Send(Request::kSetVringAddr, &a, sizeof(a)));
+    const int call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    const int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    efds.push_back(call);
+    efds.push_back(kick);
+    ASSERT_TRUE(fe.SendU64(Request::kSetVringCall, i, {call}));
+    ASSERT_TRUE(fe.SendU64(Request::kSetVringKick, i, {kick}));
+    ASSERT_TRUE(fe.SendState(Request::kSetVringEnable, i, 1));
+  }
+  ASSERT_TRUE(WaitFor([&] { return new_devices_.load() == 1; }, 3s));
+  const int vid = last_new_.load();
+  // We poll: the device area says "no kicks".
+  auto* device_area = reinterpret_cast<PackedEvent*>(ram.base + 0x20000 + 0x2000);
+  EXPECT_EQ(device_area->flags, kPackedEventDisable);
+  // TX ring: descriptors 5 and 6 made available on the second lap (AVAIL 0, USED 1);
+  // descriptor 7 still carries the first lap's flags.
+  auto* desc = reinterpret_cast<PackedDesc*>(ram.base + 0x20000);
+  const uint64_t buf = 0x40000000 + 0x100000;
+  desc[5] = {buf, 100, 1, kPackedDescFlagUsed};
+  desc[6] = {buf, 100, 2, kPackedDescFlagUsed};
+  desc[7] = {buf, 100, 3, kPackedDescFlagAvail};
+  EXPECT_EQ(driver_.AvailEntries(vid, 1), 2);
+  // GET_VRING_BASE: nothing consumed, both positions as they were set.
+  ASSERT_TRUE(fe.SendState(Request::kGetVringBase, 1, 0));
+  auto reply = fe.Recv();
+  ASSERT_TRUE(reply);
+  VringState state;
+  ASSERT_EQ(reply->size(), sizeof(state));
+  std::memcpy(&state, reply->data(), sizeof(state));
+  EXPECT_EQ(state.index, 1u);
+  EXPECT_EQ(state.num, kBase | (kBase << 16));
+  for (int e : efds) close(e);
+  }
+
+  // A base naming no descriptor of the ring closes the connection, counted.
+  ASSERT_TRUE(WaitFor([&] { return driver_.ConnectionCount() == 0; }, 3s));
+  const uint64_t before = Errors(ProtocolError::kBadVringBase);
+  FrontEnd fe2(path);
+  ASSERT_TRUE(fe2.connected());
+  ASSERT_TRUE(fe2.SendU64(Request::kSetProtocolFeatures, kProto));
+  ASSERT_TRUE(fe2.SendU64(Request::kSetFeatures, kPackedFeatures));
+  SetMemTable(fe2, ram);
+  const uint64_t ring = reinterpret_cast<uint64_t>(ram.base) + 0x10000;
+  ASSERT_TRUE(fe2.SendState(Request::kSetVringNum, 0, kNum));
+  ASSERT_TRUE(fe2.SendState(Request::kSetVringBase, 0, 300 | (1u << 15)));
+  VringAddr a{0, 0, ring, ring + 0x2000, ring + 0x1000, 0};
+  ASSERT_TRUE(fe2.Send(Request::kSetVringAddr, &a, sizeof(a)));
+  const int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ASSERT_TRUE(fe2.SendU64(Request::kSetVringKick, 0, {kick}));
+  EXPECT_TRUE(fe2.ClosedByPeer());
+  EXPECT_EQ(Errors(ProtocolError::kBadVringBase), before + 1);
+  close(kick);
+}
+
 // vhost-user.rst "Migration": the front-end starts and stops dirty logging by setting
 // and clearing VHOST_F_LOG_ALL with SET_FEATURES while the device runs. That alone must
 // not restart the device (no destroy_device/new_device, which the application takes for

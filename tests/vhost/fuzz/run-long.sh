@@ -10,7 +10,7 @@ build=${1:-$here/../../../build}
 secs=${2:-600}
 jobs=${3:-1}
 status=0
-for t in descriptor_walker message_parser; do
+for t in descriptor_walker packed_walker message_parser; do
   bin=$build/tests/vhost/fuzz/${t}_fuzzer
   [[ -x $bin ]] || { echo "missing $bin: cmake --build $build --target vhost_${t}_fuzz" >&2; exit 2; }
   work=$build/tests/vhost/fuzz/$t-work

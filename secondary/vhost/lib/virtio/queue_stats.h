@@ -17,7 +17,7 @@ enum class DropReason : uint8_t {
   kBadIndirectTable,    // indirect not negotiated, length 0 / not a multiple of 16 /
                         // above the queue size, or not contiguous (2.6.5.3)
   kNestedIndirect,      // an indirect descriptor inside an indirect table (2.6.5.3.1)
-  kIndirectWithNext,    // INDIRECT and NEXT both set (2.6.5.3.1)
+  kIndirectWithNext,    // INDIRECT and NEXT both set (2.6.5.3.1); packed: in a chain (2.8)
   kLengthOverflow,      // a chain longer than 2^32 - 1 bytes
   kWrongDirection,      // device-writable buffer on TX, or device-readable on RX (2.6.4.2)
   kChainTooShort,       // TX chain not longer than the virtio-net header (CVE-2022-2132)
@@ -25,6 +25,11 @@ enum class DropReason : uint8_t {
   kRxBufferTooSmall,    // RX chain cannot hold header + packet (no mergeable buffers)
   kBadNetHeader,        // csum_start/csum_offset past the packet, unknown gso_type (5.1.6.2)
   kOffloadNotNegotiated,  // host packet asks for TSO/checksum the guest did not negotiate
+  // Packed ring (2.8) only. Each stops the queue: the device can no longer tell where
+  // the driver's next buffer starts or which buffer ID to return.
+  kDescNotAvailable,    // a descriptor of a chain not marked available for its wrap counter
+  kBufferIdOutOfRange,  // a buffer ID not below the queue size
+  kBufferIdInUse,       // a buffer ID the device still holds, made available again
   kCount,
 };
 
@@ -48,6 +53,9 @@ inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCoun
     case DropReason::kRxBufferTooSmall: return "rx_buffer_too_small";
     case DropReason::kBadNetHeader: return "bad_net_header";
     case DropReason::kOffloadNotNegotiated: return "offload_not_negotiated";
+    case DropReason::kDescNotAvailable: return "desc_not_available";
+    case DropReason::kBufferIdOutOfRange: return "buffer_id_out_of_range";
+    case DropReason::kBufferIdInUse: return "buffer_id_in_use";
     case DropReason::kCount: break;
   }
   return "?";
@@ -62,7 +70,7 @@ inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCoun
     case DropReason::kUnmappedAddress: return "descriptor buffer outside the memory the guest shared";
     case DropReason::kBadIndirectTable: return "malformed indirect descriptor table";
     case DropReason::kNestedIndirect: return "indirect descriptor nested in an indirect table";
-    case DropReason::kIndirectWithNext: return "indirect descriptor with the NEXT flag";
+    case DropReason::kIndirectWithNext: return "indirect descriptor with the NEXT flag (or, packed ring, inside a chain)";
     case DropReason::kLengthOverflow: return "descriptor chain longer than 4 GiB";
     case DropReason::kWrongDirection: return "buffer direction (read/write) wrong for the queue";
     case DropReason::kChainTooShort: return "TX chain shorter than the virtio-net header plus one byte";
@@ -70,6 +78,9 @@ inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCoun
     case DropReason::kRxBufferTooSmall: return "guest RX buffer too small for the packet";
     case DropReason::kBadNetHeader: return "virtio-net header with offsets past the packet or unknown GSO type";
     case DropReason::kOffloadNotNegotiated: return "host packet needs TSO or checksum offload the guest did not negotiate";
+    case DropReason::kDescNotAvailable: return "packed ring: a chain ran into a descriptor whose flags do not say available for the current wrap; queue stopped until reset";
+    case DropReason::kBufferIdOutOfRange: return "packed ring: buffer ID outside the queue size; queue stopped until reset";
+    case DropReason::kBufferIdInUse: return "packed ring: buffer ID made available again while the device still held it; queue stopped until reset";
     case DropReason::kCount: break;
   }
   return "?";

@@ -79,8 +79,9 @@ inline void ReadHeader(ChainReader& reader, const Segment& first, uint32_t heade
 
 // DequeuePackets (net_datapath.h) over any sink type. With a final class (MbufSink) the
 // per-packet Begin/Append/Finish calls are direct and inlined.
-template <class Sink>
-[[nodiscard]] uint32_t DequeuePacketsOf(SplitRing& ring, const NetQueueConfig& config, Sink& sink,
+// `Ring` is SplitRing or PackedRing (see EnqueuePacketsOf).
+template <class Ring, class Sink>
+[[nodiscard]] uint32_t DequeuePacketsOf(Ring& ring, const NetQueueConfig& config, Sink& sink,
                                         uint32_t max_packets, QueueStats& stats,
                                         DatapathScratch& scratch) {
   using namespace dequeue_detail;

@@ -183,8 +183,10 @@ void CopyPlanned(const NetQueueConfig& config, Source& packet,
 
 // EnqueuePackets (net_datapath.h) over any packet source type. With a final class
 // (MbufSource) the per-packet header/length/piece calls are direct and inlined.
-template <class Source>
-[[nodiscard]] uint32_t EnqueuePacketsOf(SplitRing& ring, const NetQueueConfig& config,
+// `Ring` is SplitRing or PackedRing: the walk, the checks and the used write-back are the
+// ring's; the plan and the copies here do not depend on the layout.
+template <class Ring, class Source>
+[[nodiscard]] uint32_t EnqueuePacketsOf(Ring& ring, const NetQueueConfig& config,
                                         Source* const* packets, uint32_t count, uint16_t& available,
                                         QueueStats& stats, DatapathScratch& scratch,
                                         EnqueueStatus* status) {

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -150,6 +151,12 @@ class Device {
 
   // Translates q's ring addresses in the current memory table. Caller holds q.mutex.
   [[nodiscard]] bool TranslateRing(const Virtqueue& q, RingLayout& layout) const;
+  [[nodiscard]] bool TranslatePackedRing(const Virtqueue& q, PackedRingLayout& layout) const;
+  // Points a started ring at the current memory table (same layout); false when its
+  // parts are no longer in shared memory.
+  [[nodiscard]] bool Relocate(Virtqueue& q);
+  // The guest-physical address of a front-end user address (the dirty log is by GPA).
+  [[nodiscard]] std::optional<uint64_t> UserToGuestPhys(uint64_t uva) const;
   // Starts q's ring when it has num, addr, kick and memory. Caller holds q.mutex.
   [[nodiscard]] ProtocolError TryStartRing(Virtqueue& q);
   // Re-points started rings after a memory table change. Caller holds all mutexes.

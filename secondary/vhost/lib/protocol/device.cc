@@ -145,6 +145,56 @@ void Device::UpdateQueue(Virtqueue& q) {
   q.active = running_ && q.enabled && q.ring.valid();
 }
 
+std::optional<uint64_t> Device::UserToGuestPhys(uint64_t uva) const {
+  for (uint32_t i = 0; i < memory_.size(); ++i) {
+    const MemoryRegion& r = memory_.region(i);
+    if (uva >= r.userspace_addr && uva - r.userspace_addr < r.memory_size) {
+      return r.guest_phys_addr + (uva - r.userspace_addr);
+    }
+  }
+  return std::nullopt;
+}
+
+bool Device::TranslatePackedRing(const Virtqueue& q, PackedRingLayout& layout) const {
+  // 2.8 "Structure Size and Alignment": descriptor ring 16 * size bytes aligned 16, the
+  // two event suppression structures 4 bytes aligned 4. vhost-user.rst: SET_VRING_ADDR's
+  // avail address is the driver area, its used address the device area.
+  const uint32_t n = q.num;
+  auto* desc = TranslateUserContiguous(memory_, q.addr.desc_user_addr, PackedDescRingBytes(n));
+  auto* driver = TranslateUserContiguous(memory_, q.addr.avail_user_addr, kPackedEventBytes);
+  auto* device = TranslateUserContiguous(memory_, q.addr.used_user_addr, kPackedEventBytes);
+  if (desc == nullptr || driver == nullptr || device == nullptr) return false;
+  if (reinterpret_cast<uintptr_t>(desc) % 16 != 0 || reinterpret_cast<uintptr_t>(driver) % 4 != 0 ||
+      reinterpret_cast<uintptr_t>(device) % 4 != 0) {
+    return false;
+  }
+  layout.desc = reinterpret_cast<PackedDesc*>(desc);
+  layout.driver_event = reinterpret_cast<PackedEvent*>(driver);
+  layout.device_event = reinterpret_cast<PackedEvent*>(device);
+  layout.size = n;
+  // The device writes into the descriptor ring and the device area: the dirty log needs
+  // their guest addresses (log_guest_addr names only one area).
+  const auto desc_gpa = UserToGuestPhys(q.addr.desc_user_addr);
+  const auto device_gpa = UserToGuestPhys(q.addr.used_user_addr);
+  layout.desc_log_gpa = desc_gpa.value_or(0);
+  layout.device_event_log_gpa = device_gpa.value_or(0);
+  layout.log = (q.addr.flags & kVringAddrFlagLog) != 0 && desc_gpa && device_gpa;
+  return true;
+}
+
+bool Device::Relocate(Virtqueue& q) {
+  if (q.ring.packed()) {
+    PackedRingLayout layout;
+    if (q.num == 0 || !TranslatePackedRing(q, layout)) return false;
+    q.ring.UpdatePacked(layout);
+    return true;
+  }
+  RingLayout layout;
+  if (q.num == 0 || !TranslateRing(q, layout)) return false;
+  q.ring.UpdateSplit(layout);
+  return true;
+}
+
 bool Device::TranslateRing(const Virtqueue& q, RingLayout& layout) const {
   const uint32_t n = q.num;
   auto* desc = TranslateUserContiguous(memory_, q.addr.desc_user_addr, DescTableBytes(n));
@@ -169,13 +219,22 @@ ProtocolError Device::TryStartRing(Virtqueue& q) {
   if (q.ring.valid() || q.num == 0 || !q.addr_set || !q.kick_set || memory_.size() == 0) {
     return ProtocolError::kNone;
   }
-  RingLayout layout;
-  if (!TranslateRing(q, layout)) return ProtocolError::kBadVringAddr;
   RingOptions options;
   options.event_idx = Has(features_, feature::kRingEventIdx);
   options.indirect = Has(features_, feature::kRingIndirectDesc);
   options.guest_notify = q.guest_notify;
-  q.ring.Init(layout, &memory_, q.base, options);
+  if (Has(features_, feature::kRingPacked)) {
+    PackedRingLayout layout;
+    if (!TranslatePackedRing(q, layout)) return ProtocolError::kBadVringAddr;
+    const PackedRingState state = DecodePackedBase(q.base);
+    // vhost-user.rst: the base names a descriptor of the ring.
+    if (state.avail.idx >= q.num) return ProtocolError::kBadVringBase;
+    q.ring.InitPacked(layout, &memory_, state, options);
+  } else {
+    RingLayout layout;
+    if (!TranslateRing(q, layout)) return ProtocolError::kBadVringAddr;
+    q.ring.InitSplit(layout, &memory_, static_cast<uint16_t>(q.base), options);
+  }
   UpdateQueue(q);
   return ProtocolError::kNone;
 }
@@ -183,14 +242,11 @@ ProtocolError Device::TryStartRing(Virtqueue& q) {
 void Device::RelocateRings() {
   for (auto& q : queues_) {
     if (!q.ring.valid()) continue;
-    RingLayout layout;
-    if (TranslateRing(q, layout)) {
-      q.ring.UpdateLayout(layout);
-    } else {
+    if (!Relocate(q)) {
       // The ring is no longer in shared memory: stop it; a new SET_VRING_ADDR/KICK
       // starts it again.
       Log(LogLevel::kWarning, "VHOST_CONFIG: (%d) ring outside the new memory table, stopped", vid_);
-      q.base = q.ring.last_avail_idx();
+      q.base = q.ring.base();
       q.StopZeroCopy();
       q.ring.Clear();
     }
@@ -213,6 +269,17 @@ ProtocolError Device::SetFeatures(uint64_t features) {
   if (running_ && changed != 0) {
     Log(LogLevel::kInfo, "VHOST_CONFIG: (%d) dirty logging %s (VHOST_F_LOG_ALL)", vid_,
         Has(features, feature::kLogAll) ? "started" : "stopped");
+  }
+  // The layout of every ring follows VIRTIO_F_RING_PACKED: a ring built for the other
+  // one is set up again by the front-end's next SET_VRING_* (which it sends after
+  // SET_FEATURES anyway).
+  if (Has(changed, feature::kRingPacked)) {
+    for (auto& q : queues_) {
+      std::lock_guard lock(q.mutex);
+      q.StopZeroCopy();
+      q.ring.Clear();
+      q.base = 0;
+    }
   }
   features_ = features;
   features_set_ = true;
@@ -300,9 +367,7 @@ ProtocolError Device::SetVringAddr(Virtqueue& q, const VringAddr& addr) {
   q.addr = addr;
   q.addr_set = true;
   if (q.ring.valid()) {
-    RingLayout layout;
-    if (q.num == 0 || !TranslateRing(q, layout)) return ProtocolError::kBadVringAddr;
-    q.ring.UpdateLayout(layout);
+    if (!Relocate(q)) return ProtocolError::kBadVringAddr;
     UpdateQueue(q);
     return ProtocolError::kNone;
   }
@@ -381,8 +446,8 @@ uint32_t Device::GetVringBase(uint32_t index) {
   Virtqueue& q = queues_[index];
   DrainZeroCopy(q, std::chrono::steady_clock::now() + kZeroCopyDrainBound);
   std::lock_guard lock(q.mutex);
-  const uint32_t base = q.ring.valid() ? q.ring.last_avail_idx() : q.base;
-  q.base = static_cast<uint16_t>(base);
+  const uint32_t base = q.ring.valid() ? q.ring.base() : q.base;
+  q.base = base;
   if (q.kick_fd && watcher_ != nullptr) watcher_->UnwatchKick(q.kick_fd.get());
   q.kick_fd.Reset();
   q.kick_set = false;
@@ -457,14 +522,16 @@ ProtocolError Device::Handle(const Message& msg, const ValidatedMessage& validat
       break;  // the fd is closed by the caller: we never signal log changes
     case Request::kSetVringNum: {
       const auto state = PayloadAs<VringState>(msg);
-      if (state.num > kMaxQueueSize || !IsPowerOfTwo(state.num)) {
+      // 2.7 (split): a power of two; 2.8 (packed): any size up to 32768.
+      const bool packed = Has(features_, feature::kRingPacked);
+      if (state.num == 0 || state.num > kMaxQueueSize || (!packed && !IsPowerOfTwo(state.num))) {
         error = ProtocolError::kBadVringNum;
         break;
       }
       Virtqueue& q = queues_[index];
       std::lock_guard lock(q.mutex);
       if (q.num != state.num && q.ring.valid()) {
-        q.base = q.ring.last_avail_idx();
+        q.base = q.ring.base();
         q.StopZeroCopy();
         q.ring.Clear();
       }
@@ -477,13 +544,15 @@ ProtocolError Device::Handle(const Message& msg, const ValidatedMessage& validat
       break;
     case Request::kSetVringBase: {
       const auto state = PayloadAs<VringState>(msg);
-      if (state.num > 0xffff) {
+      // Split: a 16-bit avail index. Packed: index and wrap counter in bits 0-15, the
+      // used index and wrap counter in 16-31 (vhost-user.rst).
+      if (state.num > 0xffff && !Has(features_, feature::kRingPacked)) {
         error = ProtocolError::kBadVringBase;
         break;
       }
       Virtqueue& q = queues_[index];
       std::lock_guard lock(q.mutex);
-      q.base = static_cast<uint16_t>(state.num);
+      q.base = state.num;
       q.StopZeroCopy();
       q.ring.Clear();
       error = TryStartRing(q);
@@ -582,8 +651,9 @@ uint16_t Device::EnqueueBurst(uint16_t queue_id, rte_mbuf** pkts, uint16_t count
     }
     if (n == 0) continue;
     EnqueueStatus status[kChunk];
-    const uint32_t done =
-        EnqueuePacketsOf(q.ring, q.net, sources, n, available, q.stats, q.scratch, status);
+    const uint32_t done = q.ring.Visit([&](auto& ring) {
+      return EnqueuePacketsOf(ring, q.net, sources, n, available, q.stats, q.scratch, status);
+    });
     if (done == 0) break;
     taken = static_cast<uint16_t>(index[done - 1] + 1);
     if (done < n) break;  // the guest has no room for the rest
@@ -643,7 +713,9 @@ uint16_t Device::DequeueBurst(uint16_t queue_id, rte_mempool* pool, rte_mbuf** p
     (void)q.zc.Reap([&q](uint16_t head) { q.ring.PutUsed(head, 0); });
     sink.EnableZeroCopy(&q.zc, &memory_, &q.stats);
   }
-  (void)DequeuePacketsOf(q.ring, q.net, sink, count - n, q.stats, q.scratch);
+  (void)q.ring.Visit([&](auto& ring) {
+    return DequeuePacketsOf(ring, q.net, sink, count - n, q.stats, q.scratch);
+  });
   n = static_cast<uint16_t>(n + sink.count());
   if (q.ring.PublishUsed() && q.call) {
     q.call->Notify();

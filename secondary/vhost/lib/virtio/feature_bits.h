@@ -32,6 +32,7 @@ inline constexpr unsigned kRingIndirectDesc = 28;  // VIRTIO_RING_F_INDIRECT_DES
 inline constexpr unsigned kRingEventIdx = 29;    // VIRTIO_RING_F_EVENT_IDX
 inline constexpr unsigned kProtocolFeatures = 30;  // VHOST_USER_F_PROTOCOL_FEATURES
 inline constexpr unsigned kVersion1 = 32;        // VIRTIO_F_VERSION_1
+inline constexpr unsigned kRingPacked = 34;      // VIRTIO_F_RING_PACKED
 inline constexpr unsigned kInOrder = 35;         // VIRTIO_F_IN_ORDER
 }  // namespace feature
 
@@ -52,7 +53,8 @@ inline constexpr uint64_t kSupportedFeatures =
     Bit(feature::kNetCtrlVq) | Bit(feature::kNetCtrlRx) | Bit(feature::kNetGuestAnnounce) |
     Bit(feature::kNetMq) | Bit(feature::kNotifyOnEmpty) | Bit(feature::kLogAll) |
     Bit(feature::kAnyLayout) | Bit(feature::kRingIndirectDesc) | Bit(feature::kRingEventIdx) |
-    Bit(feature::kProtocolFeatures) | Bit(feature::kVersion1) | Bit(feature::kInOrder);
+    Bit(feature::kProtocolFeatures) | Bit(feature::kVersion1) | Bit(feature::kInOrder) |
+    Bit(feature::kRingPacked);
 
 // VIRTIO 1.1 2.6.9: with IN_ORDER the device uses buffers in the order they were made
 // available. The copying datapath always does (chains are consumed and returned in avail
@@ -61,8 +63,13 @@ inline constexpr uint64_t kSupportedFeatures =
 // It matters for speed: DPDK's virtio PMD takes its in-order RX/TX paths only with it.
 inline constexpr uint64_t kFeatureInOrder = Bit(feature::kInOrder);
 
-// Mergeable RX and TSO (and the checksum offloads TSO needs) are on by default.
-inline constexpr uint64_t kDefaultFeatures = kSupportedFeatures;
+// VIRTIO 1.2 2.8: packed virtqueues (virtio/packed_ring.h) instead of split ones.
+inline constexpr uint64_t kFeaturePacked = Bit(feature::kRingPacked);
+
+// Mergeable RX and TSO (and the checksum offloads TSO needs) are on by default. Packed
+// rings are offered only when enabled (FeatureEnable(kFeaturePacked)) until they have
+// been run against real front-ends in every mode the split ring is.
+inline constexpr uint64_t kDefaultFeatures = kSupportedFeatures & ~kFeaturePacked;
 
 // Features that cannot be disabled: the protocol needs them.
 inline constexpr uint64_t kMandatoryFeatures = Bit(feature::kProtocolFeatures) | Bit(feature::kVersion1);

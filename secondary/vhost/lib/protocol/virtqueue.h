@@ -1,5 +1,5 @@
 // One vring of a device: what the front-end configured (SET_VRING_NUM/ADDR/BASE/KICK/
-// CALL/ENABLE), the split ring built from it, the call notifier and the counters.
+// CALL/ENABLE), the ring built from it (split or packed), the call notifier and the counters.
 //
 // Locking rule. `mutex` guards everything below it. The datapath takes it with
 // try_lock for one burst and returns 0 packets when it is busy; the control path (the
@@ -19,7 +19,7 @@
 #include "net_datapath.h"
 #include "notifier.h"
 #include "queue_stats.h"
-#include "split_ring.h"
+#include "queue_ring.h"
 #include "unique_fd.h"
 #include "zero_copy.h"
 
@@ -32,7 +32,7 @@ struct Virtqueue {
   std::atomic<uint32_t> num{0};  // SET_VRING_NUM (0: not set)
   VringAddr addr{};              // SET_VRING_ADDR
   bool addr_set = false;
-  uint16_t base = 0;             // SET_VRING_BASE
+  uint32_t base = 0;             // SET_VRING_BASE (packed: wrap counters in bits 15, 31)
   UniqueFd kick_fd;              // SET_VRING_KICK (drained by the session thread)
   bool kick_set = false;         // kick fd given, or "no fd: poll"
   std::unique_ptr<Notifier> call;  // SET_VRING_CALL (nullptr: the driver polls)
@@ -42,7 +42,7 @@ struct Virtqueue {
 
   // Datapath state.
   bool active = false;
-  SplitRing ring;
+  QueueRing ring;
   NetQueueConfig net;
   uint64_t features = 0;         // negotiated, for header offload translation
   DatapathScratch scratch;

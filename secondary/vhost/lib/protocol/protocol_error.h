@@ -24,9 +24,9 @@ enum class ProtocolError : uint8_t {
   kTooManyRegions,     // more regions than GET_MAX_MEM_SLOTS allows
   kMmapFailed,         // mapping a region or the log failed
   kUnknownRegion,      // REM_MEM_REG for a region that is not mapped
-  kBadVringNum,        // SET_VRING_NUM not a power of two in [1, 32768]
+  kBadVringNum,        // SET_VRING_NUM outside [1, 32768], or (split) not a power of two
   kBadVringAddr,       // ring addresses do not translate to contiguous host memory
-  kBadVringBase,       // SET_VRING_BASE above 0xffff
+  kBadVringBase,       // SET_VRING_BASE above 0xffff (split), or an index outside the ring (packed)
   kBadValue,           // another out-of-range field (enable flag, MTU, status)
   kBadLogBase,         // SET_LOG_BASE size/offset overflow or zero size
   kIoError,            // recvmsg/sendmsg failed

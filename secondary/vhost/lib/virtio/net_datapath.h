@@ -9,6 +9,7 @@
 
 #include "net_header.h"
 #include "queue_stats.h"
+#include "packed_ring.h"
 #include "split_ring.h"
 
 namespace vswitch::vhost {
@@ -108,6 +109,18 @@ enum class EnqueueStatus {
 // returned to the guest with length 0 and counted, and count against `max_packets`
 // (see kBurstByteWeight). Returns the packets delivered.
 [[nodiscard]] uint32_t DequeuePackets(SplitRing& ring, const NetQueueConfig& config,
+                                      PacketSink& sink, uint32_t max_packets, QueueStats& stats,
+                                      DatapathScratch& scratch);
+
+// The same three over a packed ring (VIRTIO 1.2 2.8): same checks, drops and counters.
+[[nodiscard]] EnqueueStatus EnqueuePacket(PackedRing& ring, const NetQueueConfig& config,
+                                          PacketSource& packet, uint16_t& available,
+                                          QueueStats& stats, DatapathScratch& scratch);
+[[nodiscard]] uint32_t EnqueuePackets(PackedRing& ring, const NetQueueConfig& config,
+                                      PacketSource* const* packets, uint32_t count,
+                                      uint16_t& available, QueueStats& stats,
+                                      DatapathScratch& scratch, EnqueueStatus* status);
+[[nodiscard]] uint32_t DequeuePackets(PackedRing& ring, const NetQueueConfig& config,
                                       PacketSink& sink, uint32_t max_packets, QueueStats& stats,
                                       DatapathScratch& scratch);
 
