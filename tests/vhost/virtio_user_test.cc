@@ -101,9 +101,12 @@ class VirtioUserTest : public ::testing::Test {
     std::vector<std::string> argv = {VSWITCH_VHOST_HARNESS, "--socket", sock_, "--file-prefix",
                                      harness_prefix_, "--lcore", "1", "-m", "256"};
     argv.insert(argv.end(), args.begin(), args.end());
+    // A test that starts several harnesses in turn appends to one log: wait for this
+    // one's line (its socket exists then), not an earlier one's.
+    const size_t started = Count(ReadFile(dir_ / "harness.log"), "HARNESS_EVENT started");
     harness_ = Process(argv, dir_ / "harness.log");
     ASSERT_GT(harness_.pid(), 0);
-    ASSERT_TRUE(WaitFor([&] { return harness_.Log().find("HARNESS_EVENT started") != std::string::npos; }, 20s))
+    ASSERT_TRUE(WaitFor([&] { return Count(harness_.Log(), "HARNESS_EVENT started") > started; }, 20s))
         << harness_.Log();
   }
 
