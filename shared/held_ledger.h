@@ -15,10 +15,8 @@
 // the compiler (and weaker CPUs) from reordering them across the steps above.
 #pragma once
 
-#include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -31,14 +29,8 @@ namespace vswitch {
 class HeldLedger {
  public:
   HeldLedger() = default;
+  // The ledger was emptied and claimed for this process at attach (role_held_recovery.h).
   explicit HeldLedger(RoleHeld* held) : held_(held) {}
-
-  // Takes the ledger for this process (after recovery emptied it).
-  void Claim() {
-    if (held_ == nullptr) return;
-    held_->journal.lcore.store(static_cast<int32_t>(rte_lcore_id()), std::memory_order_relaxed);
-    held_->journal.pid.store(static_cast<int32_t>(getpid()), std::memory_order_release);
-  }
 
   [[nodiscard]] rte_mbuf** list(uint32_t i) { return held_->lists[i].slots; }
 

@@ -12,7 +12,6 @@
 // mbufs at most (docs/architecture.md, "Mbufs a killed role held").
 #pragma once
 
-#include <rte_atomic.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
