@@ -5,9 +5,19 @@
 // being routed, batches for a ring, frames waiting for a guest's buffers, the packet
 // builder's spares) was found by its successor and freed once (held_mbufs.h).
 //
-// Two testpmd guests in txonly, each addressed to the other, through switching's rings
-// (direct-vm2vm 0, or switching would hold nothing). The number of kills per role is
-// VSWITCH_KILLS (default 10 in the suite; bench/kill-restart.sh runs 100).
+// The traffic is vswitch-seq-peer (tests/tools/seq_peer.cc): two virtio-user guests
+// streaming numbered frames to each other through switching's rings (direct-vm2vm 0, or
+// switching would hold nothing). No frame may arrive twice (a ring slot or a guest chain
+// read again), and every frame that never arrived must be accounted for by what the
+// group counted while the peer ran: drops by reason, frames sent to the port, and the
+// mbufs the killed role held, which its successor freed (each at most one frame; the
+// count also holds mbufs that were no frame, such as vswitch-vhost's packet builder's
+// spares, so it bounds the loss from above). A slot lost without being counted shows
+// as more missing frames than that. No counter goes back or disappears across a kill, and
+// the MAC table keeps both guests.
+//
+// The number of kills per role is VSWITCH_KILLS (default 10 in the suite;
+// bench/kill-restart.sh runs 100).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -18,14 +28,15 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "process.h"
+#include "seq_peer_process.h"
 #include "test_env.h"
 #include "test_group.h"
-#include "virtio_user.h"
 
 namespace vswitch::test {
 namespace {
@@ -35,12 +46,68 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kMacA = "02:00:00:00:00:0a";  // device 0
 constexpr const char* kMacB = "02:00:00:00:00:0b";  // device 1
+// Seconds from a kill to both guests receiving again, restart included. The goal is 1 s
+// for every role; on the 2-CPU test machine (100 kills each, 2026-12-04) vhost came back
+// after 0.84 s mean, 1.35 s worst (14 over 1 s), switching after 1.39 s mean, 2.03 s
+// worst (98 over 1 s). Not yet explained (possibly a successor starting on the CPU the
+// surviving poller keeps busy, taking guest frames nobody drains), so those two are
+// bounded at 2 and 3 s (a restart that hangs still fails) until it is fixed. The monitor
+// is not on the datapath: frames never stop.
+double BackWithin(const std::string& role) {
+  if (role == "switching") return 3.0;
+  return role == "vhost" ? 2.0 : 1.0;
+}
 
 int Kills() {
   const char* v = std::getenv("VSWITCH_KILLS");
   const int n = v != nullptr ? std::atoi(v) : 10;
   return n > 0 ? n : 10;
 }
+
+// Every vswitch_ counter series of a scrape ("name{labels}" -> value).
+std::map<std::string, double> Counters(const std::string& scrape) {
+  std::map<std::string, double> out;
+  std::vector<std::string> counter_names;
+  std::istringstream in(scrape);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# TYPE vswitch_", 0) == 0) {
+      std::istringstream t(line.substr(7));
+      std::string name, type;
+      t >> name >> type;
+      if (type == "counter") counter_names.push_back(name);
+      continue;
+    }
+    if (line.empty() || line[0] == '#' || counter_names.empty()) continue;
+    const std::string& name = counter_names.back();  // samples follow their TYPE line
+    if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0) continue;
+    const auto space = line.rfind(' ');
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+// Each series of `before` is in `now`, not lower. Returns what is wrong, "" when nothing.
+std::string CountersKept(const std::map<std::string, double>& before, const std::map<std::string, double>& now) {
+  std::ostringstream wrong;
+  int n = 0;
+  for (const auto& [series, value] : before) {
+    const auto it = now.find(series);
+    if (it == now.end()) {
+      if (n++ < 10) wrong << "  " << series << " " << value << ": gone\n";
+    } else if (it->second < value) {
+      if (n++ < 10) wrong << "  " << series << " went back from " << value << " to " << it->second << "\n";
+    }
+  }
+  if (n > 10) wrong << "  (" << n << " in all)\n";
+  return wrong.str();
+}
+
+// What the group counted that can account for a numbered frame that never arrived.
+struct Accounted {
+  double device_drops = 0, port_drops = 0, to_port = 0, recovered = 0;
+  [[nodiscard]] double total() const { return device_drops + port_drops + to_port + recovered; }
+};
 
 class KillRestartGroupTest : public testing::Test {
  protected:
@@ -54,20 +121,58 @@ class KillRestartGroupTest : public testing::Test {
   }
   TestGroup& g() { return *group_; }
 
-  void StartGuests() {
-    const std::string extra = client_ ? ",server=1" : "";
-    a_ = std::make_unique<VirtioUser>(g().dir(), g().socket(0), "txonly", kMacA, extra,
-                                      std::vector<std::string>{"--eth-peer=0," + std::string(kMacB)});
-    b_ = std::make_unique<VirtioUser>(g().dir(), g().socket(1), "txonly", kMacB, extra,
-                                      std::vector<std::string>{"--eth-peer=0," + std::string(kMacA)});
+  Accounted Counted(const std::string& role) {
+    Accounted a;
+    a.device_drops = g().Metric("vswitch_device_drops_total");
+    a.port_drops = g().Metric("vswitch_port_drops_total");
+    a.to_port = g().Metric("vswitch_port_switched_packets_total", {{"direction", "tx"}});
+    a.recovered = g().Metric("vswitch_role_mbufs_recovered_total", {{"role", role}});
+    return a;
   }
-  void StopGuests() {
-    a_.reset();
-    b_.reset();
+
+  // The peer streaming, both MACs learned and frames moving.
+  void StartTraffic() {
+    counted_before_ = Counted(role_);
+    peer_ = std::make_unique<SeqPeerProcess>(g(), 0, kMacA, kMacB, client_);
+    ASSERT_TRUE(peer_->WaitLearned(30s)) << peer_->Log() << g().Log("switching") << g().Log("vhost");
+    // Both MACs learned: from here on a frame goes to the port only if its destination
+    // was missing from the MAC table.
+    to_port_learned_ = g().Metric("vswitch_port_switched_packets_total", {{"direction", "tx"}});
+    ASSERT_TRUE(WaitDelivered(Delivered() + 100000, 30s)) << peer_->Log() << g().Log("switching") << g().Log("vhost");
   }
-  // Frames switching has taken from the guests so far (txonly guests never read theirs:
-  // their RX rings stay full, and vswitch-vhost holds frames for them, as after any
-  // guest that stops reading).
+
+  // Stops the peer and checks its numbers: none twice, none past what was sent, and no
+  // more missing than the group accounted for while it ran.
+  void StopTrafficAndCheckSequence(const std::string& what) {
+    const SeqReport r = peer_->Finish();
+    const Accounted after = Counted(role_);
+    Accounted d;
+    d.device_drops = after.device_drops - counted_before_.device_drops;
+    d.port_drops = after.port_drops - counted_before_.port_drops;
+    d.to_port = after.to_port - counted_before_.to_port;
+    d.recovered = after.recovered - counted_before_.recovered;
+    ASSERT_TRUE(r.complete) << "no report from the peer\n" << peer_->Log();
+    const long long missing = r.a_to_b.missing + r.b_to_a.missing;
+    std::printf("%s: sequence: A->B sent %lld, received %lld, missing %lld, duplicates %lld (gaps %lld, late %lld); "
+                "B->A sent %lld, received %lld, missing %lld, duplicates %lld (gaps %lld, late %lld); "
+                "accounted %.0f (drops %.0f, port drops %.0f, to the port %.0f, mbufs recovered %.0f); "
+                "TX refused by the guests' rings %lld\n",
+                what.c_str(), r.a_to_b.sent, r.a_to_b.received, r.a_to_b.missing, r.a_to_b.duplicates, r.a_to_b.gaps,
+                r.a_to_b.late, r.b_to_a.sent, r.b_to_a.received, r.b_to_a.missing, r.b_to_a.duplicates,
+                r.b_to_a.gaps, r.b_to_a.late, d.total(), d.device_drops, d.port_drops, d.to_port, d.recovered,
+                r.tx_refused);
+    EXPECT_EQ(r.a_to_b.duplicates + r.b_to_a.duplicates, 0) << what << ": frames delivered twice\n" << r.text;
+    EXPECT_FALSE(r.a_to_b.beyond || r.b_to_a.beyond) << what << ": numbers never sent arrived\n" << r.text;
+    EXPECT_GT(r.a_to_b.received, 0);
+    EXPECT_GT(r.b_to_a.received, 0);
+    EXPECT_LE(static_cast<double>(missing), d.total())
+        << what << ": " << missing << " frames never arrived, the group accounted for " << d.total() << "\n"
+        << r.text << g().Log("switching") << g().Log("vhost");
+    last_report_ = r;
+    peer_.reset();
+  }
+
+  // Frames switching has taken from the guests so far.
   double Delivered() {
     return g().Metric("vswitch_device_packets_total", {{"stage", "switching"}, {"direction", "tx"}});
   }
@@ -97,20 +202,38 @@ class KillRestartGroupTest : public testing::Test {
 
   // Baseline: the same traffic without kills.
   double Baseline() {
-    StartGuests();
-    EXPECT_TRUE(WaitDelivered(Delivered() + 100000, 30s)) << g().Log("switching") << g().Log("vhost");
+    StartTraffic();
     std::this_thread::sleep_for(2s);
-    StopGuests();
+    StopTrafficAndCheckSequence("without kills");
     return SettledHeld();
   }
 
+  // Milliseconds from the kill at `kill_ms` (CLOCK_REALTIME) until both directions' frames
+  // arrive again: the end of the peer's stall that covers it, per direction (a direction
+  // without one never stopped for 50 ms).
+  static double BackAfter(long long kill_ms, const std::vector<SeqReport::Stall>& stalls) {
+    long long back = 0;
+    for (bool a_to_b : {true, false}) {
+      for (const SeqReport::Stall& s : stalls) {
+        if (s.a_to_b != a_to_b || s.end_ms < kill_ms || s.end_ms - s.ms > kill_ms + 50) continue;
+        back = std::max(back, s.end_ms - kill_ms);
+        break;
+      }
+    }
+    return static_cast<double>(back) / 1000.0;
+  }
+
   // Kills `role` Kills() times under traffic, restarting it after each; returns the
-  // seconds from each kill to the first frame moved after it.
-  std::vector<double> KillUnderTraffic(const std::string& role) {
-    std::vector<double> back;
+  // seconds from each kill until both guests received frames again.
+  std::vector<double> KillUnderTraffic() {
+    const std::string& role = role_;
+    std::vector<double> scraped;
+    std::vector<long long> kill_ms;
     std::mt19937 random(static_cast<unsigned>(getpid()));
-    StartGuests();
-    EXPECT_TRUE(WaitDelivered(Delivered() + 100000, 30s)) << g().Log("switching") << g().Log("vhost");
+    StartTraffic();
+    if (HasFatalFailure()) return {};
+    std::map<std::string, double> counters = Counters(g().Scrape());
+    EXPECT_FALSE(counters.empty()) << "no vswitch_ counter in the scrape";
     for (int k = 0; k < Kills(); ++k) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 400)(random)));
       const pid_t pid = g().RolePid(role);
@@ -118,92 +241,112 @@ class KillRestartGroupTest : public testing::Test {
         ADD_FAILURE() << "kill " << k << ": no " << role << " pid";
         break;
       }
-      // The counters live in the primary's memory: none goes back across a kill.
+      // The counters live in the primary's memory: none goes back across a kill, none
+      // disappears (the previous kill's restart came before this scrape).
+      const std::map<std::string, double> now = Counters(g().Scrape());
+      const std::string wrong = CountersKept(counters, now);
+      EXPECT_TRUE(wrong.empty()) << "kill " << k << " of " << role << ": counters not kept:\n" << wrong;
+      counters = now;
+      if (role != "vhost") {
+        EXPECT_EQ(g().Metric("vswitch_mac_table_entries"), 2) << "before kill " << k << " of " << role;
+      }
       const double pre = Delivered();
-      if (pre < last_seen_) ADD_FAILURE() << "kill " << k << ": the frame counter went back from " << last_seen_ << " to " << pre;
-      last_seen_ = pre;
+      kill_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count());
       EXPECT_EQ(kill(pid, SIGKILL), 0);
-      EXPECT_TRUE(WaitFor([&] { return !PidAlive(pid); }, 10s));
       const auto killed = Clock::now();
+      EXPECT_TRUE(WaitFor([&] { return PidExited(pid); }, 10s));
       // Frames move on without the monitor (nobody serves the counters meanwhile).
       const double before = role == "monitor" ? pre : Delivered();
+      const double dead = std::chrono::duration<double>(Clock::now() - killed).count();
       const CommandResult r = g().Vswitch({"restart", role});
       EXPECT_EQ(r.exit_code, 0) << r.output << g().Log(role);
+      restart_.push_back({dead, std::chrono::duration<double>(Clock::now() - killed).count()});
       if (!WaitDelivered(before, 20s)) {
         ADD_FAILURE() << "kill " << k << ": no frame moved within 20 s of the restart\n"
-                      << g().Log(role) << g().Log(role == "vhost" ? "switching" : "vhost");
+                      << g().Log(role) << g().Log(role == "vhost" ? "switching" : "vhost") << peer_->Log();
         break;
       }
-      back.push_back(std::chrono::duration<double>(Clock::now() - killed).count());
+      scraped.push_back(std::chrono::duration<double>(Clock::now() - killed).count());
     }
-    ExpectMacsKept(role);
-    StopGuests();
+    const std::string wrong = CountersKept(counters, Counters(g().Scrape()));
+    EXPECT_TRUE(wrong.empty()) << "after the kills of " << role << ": counters not kept:\n" << wrong;
+    ExpectMacsKept();
+    const double to_port = g().Metric("vswitch_port_switched_packets_total", {{"direction", "tx"}}) - to_port_learned_;
+    if (role == "vhost") {
+      // A guest that reconnects may be another guest: switching unregisters its MAC and
+      // learns it again from its next frame; frames to it meanwhile go to the port
+      // (counted there, and in the accounting below).
+      std::printf("frames sent to the port while the reconnected guests' MACs were learned again: %.0f\n", to_port);
+    } else {
+      EXPECT_EQ(to_port, 0) << "frames went to the port during the kills of " << role
+                            << ": a destination was missing from the MAC table";
+    }
+    StopTrafficAndCheckSequence(std::to_string(scraped.size()) + " kills of " + role);
+    Report(role + ", seen by the test's scrapes (switching took a frame from a guest; restart and scrapes "
+           "included)", scraped);
+    std::vector<double> back;
+    for (size_t k = 0; k < scraped.size(); ++k) {
+      back.push_back(BackAfter(kill_ms[k], last_report_.stalls));
+      std::printf("kill %zu of %s: gone after %.3f s, `restart` returned after %.3f s, frames back after %.3f s\n", k,
+                  role.c_str(), restart_[k].first, restart_[k].second, back.back());
+      EXPECT_LE(back.back(), BackWithin(role)) << "kill " << k << " of " << role << ": frames arrived again only after "
+                                          << back.back() << " s\n" << last_report_.text;
+    }
     return back;
   }
 
-  void Report(const std::string& role, std::vector<double> back) {
+  static void Report(const std::string& what, std::vector<double> back) {
     if (back.empty()) return;
     std::sort(back.begin(), back.end());
     double sum = 0;
     for (double s : back) sum += s;
-    std::printf("%s: %zu kills, traffic back after %.2f s mean, %.2f s median, %.2f s worst "
-                "(kill to the first scrape showing switching took a frame from a guest, restart included)\n", role.c_str(), back.size(),
-                sum / back.size(), back[back.size() / 2], back.back());
+    std::printf("%s: %zu kills, traffic back after %.3f s mean, %.3f s median, %.3f s worst\n", what.c_str(),
+                back.size(), sum / static_cast<double>(back.size()), back[back.size() / 2], back.back());
   }
 
-  // Both guests' MACs are in the MAC table while they still send after the kills (it
-  // lives in the primary; a restarted switching adopts it, a reconnected guest is
-  // learned again).
-  void ExpectMacsKept(const std::string& role) {
-    EXPECT_EQ(g().Metric("vswitch_mac_table_entries"), 2) << "after the kills of " << role << "\n" << g().Log("switching");
+  // Both guests' MACs are in the MAC table, on their devices, while they still send after
+  // the kills (it lives in the primary; a restarted switching adopts it, a reconnected
+  // guest is learned again).
+  void ExpectMacsKept() {
+    EXPECT_EQ(g().Metric("vswitch_mac_table_entries"), 2) << "after the kills of " << role_ << "\n" << g().Log("switching");
+    EXPECT_EQ(g().Metric("vswitch_device_mac_info", {{"device", "0"}, {"mac", kMacA}}), 1) << g().Scrape();
+    EXPECT_EQ(g().Metric("vswitch_device_mac_info", {{"device", "1"}, {"mac", kMacB}}), 1) << g().Scrape();
   }
 
-  double last_seen_ = 0;
+  // The whole test for `role`: the baseline, the kills, the mbufs.
+  void Run(const std::string& role, bool client) {
+    role_ = role;
+    ASSERT_NO_FATAL_FAILURE(Start(client));
+    const double baseline = Baseline();
+    ASSERT_GT(baseline, 0);
+    const std::vector<double> back = KillUnderTraffic();
+    Report(role + ", both guests receiving again (the peer's stalls)", back);
+    EXPECT_EQ(static_cast<int>(back.size()), Kills());
+    const double after = SettledHeld();
+    EXPECT_EQ(after, baseline) << "mbufs in use outside the rings after " << back.size() << " kills of " << role
+                               << ": " << after << ", without kills: " << baseline << "\n" << g().Log(role);
+    std::printf("mbufs recovered from killed %s instances: %.0f\n", role.c_str(),
+                g().Metric("vswitch_role_mbufs_recovered_total", {{"role", role}}));
+  }
+
   bool client_ = false;
+  std::string role_;
+  Accounted counted_before_;
+  SeqReport last_report_;
+  double to_port_learned_ = 0;
+  std::vector<std::pair<double, double>> restart_;  // per kill: seconds to the death, to the restart's return
   std::unique_ptr<TestGroup> group_;
-  std::unique_ptr<VirtioUser> a_, b_;
+  std::unique_ptr<SeqPeerProcess> peer_;
 };
 
-TEST_F(KillRestartGroupTest, SwitchingKilledUnderTrafficLosesNoMbuf) {
-  ASSERT_NO_FATAL_FAILURE(Start(false));
-  const double baseline = Baseline();
-  ASSERT_GT(baseline, 0);
-  const double before = Delivered();
-  const std::vector<double> back = KillUnderTraffic("switching");
-  Report("switching", back);
-  EXPECT_EQ(static_cast<int>(back.size()), Kills());
-  const double after = SettledHeld();
-  EXPECT_EQ(after, baseline) << "mbufs in use outside the rings after " << back.size() << " kills of switching: " << after
-                             << ", without kills: " << baseline << "\n" << g().Log("switching");
-  EXPECT_GT(Delivered(), before);
-  std::printf("mbufs recovered from killed switching instances: %.0f\n",
-              g().Metric("vswitch_role_mbufs_recovered_total", {{"role", "switching"}}));
-}
+TEST_F(KillRestartGroupTest, SwitchingKilledUnderTrafficLosesNoMbufAndNoFrameUncounted) { Run("switching", false); }
 
-TEST_F(KillRestartGroupTest, VhostKilledUnderTrafficLosesNoMbuf) {
-  ASSERT_NO_FATAL_FAILURE(Start(true));
-  const double baseline = Baseline();
-  ASSERT_GT(baseline, 0);
-  const std::vector<double> back = KillUnderTraffic("vhost");
-  Report("vhost", back);
-  EXPECT_EQ(static_cast<int>(back.size()), Kills());
-  const double after = SettledHeld();
-  EXPECT_EQ(after, baseline) << "mbufs in use outside the rings after " << back.size() << " kills of vhost: " << after
-                             << ", without kills: " << baseline << "\n" << g().Log("vhost");
-  std::printf("mbufs recovered from killed vhost instances: %.0f\n",
-              g().Metric("vswitch_role_mbufs_recovered_total", {{"role", "vhost"}}));
-}
+TEST_F(KillRestartGroupTest, VhostKilledUnderTrafficLosesNoMbufAndNoFrameUncounted) { Run("vhost", true); }
 
 // The monitor holds no mbufs and owns no ring end: killed and restarted under traffic it
-// serves the same counters again, none of them gone back.
-TEST_F(KillRestartGroupTest, MonitorKilledUnderTrafficServesTheSameCounters) {
-  ASSERT_NO_FATAL_FAILURE(Start(false));
-  const double baseline = Baseline();
-  const std::vector<double> back = KillUnderTraffic("monitor");
-  EXPECT_EQ(static_cast<int>(back.size()), Kills());
-  Report("monitor", back);
-  EXPECT_EQ(SettledHeld(), baseline);
-}
+// serves the same counters again, none of them gone back, and no frame is lost.
+TEST_F(KillRestartGroupTest, MonitorKilledUnderTrafficServesTheSameCountersAndLosesNoFrame) { Run("monitor", false); }
 
 }  // namespace
 }  // namespace vswitch::test

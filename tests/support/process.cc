@@ -155,4 +155,14 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeou
 
 bool PidAlive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
+bool PidExited(pid_t pid) {
+  if (!PidAlive(pid)) return true;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return true;
+  // "pid (comm) S ...": the state follows the last ')' (comm may hold any character).
+  const auto paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && (stat[paren + 2] == 'Z' || stat[paren + 2] == 'X');
+}
+
 }  // namespace vswitch::test

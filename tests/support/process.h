@@ -54,5 +54,9 @@ class Process {
 [[nodiscard]] bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
 [[nodiscard]] bool PidAlive(pid_t pid);
+// The process has exited: gone, or a zombie its parent has not reaped yet. A role started
+// by deploy/vswitch is reaped by whatever adopted it (init, systemd); some inits reap
+// seconds later, and a zombie holds nothing (memory, fds, locks) the group waits for.
+[[nodiscard]] bool PidExited(pid_t pid);
 
 }  // namespace vswitch::test

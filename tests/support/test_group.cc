@@ -82,6 +82,11 @@ bool TestGroup::WaitRoleState(const std::string& role, const std::string& state,
 
 std::string TestGroup::Log(const std::string& role) const { return ReadFile(dir_ / ("log/" + role + ".log")); }
 
+std::string TestGroup::Scrape() {
+  const CommandResult r = RunCommand({"curl", "-sS", "--fail", "--max-time", "10", metrics_url_}, std::chrono::seconds(15));
+  return r.exit_code == 0 ? r.output : "";
+}
+
 double TestGroup::Metric(const std::string& name, const std::map<std::string, std::string>& labels) {
   const CommandResult r = RunCommand({"curl", "-sS", "--max-time", "10", metrics_url_}, std::chrono::seconds(15));
   double sum = 0;

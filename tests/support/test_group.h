@@ -31,6 +31,8 @@ class TestGroup {
   // Scrapes the monitor: the sum of the samples of `name` whose labels include every
   // `labels` pair (0 when there are none).
   [[nodiscard]] double Metric(const std::string& name, const std::map<std::string, std::string>& labels = {});
+  // Scrapes the monitor: the whole exposition text ("" when it did not answer).
+  [[nodiscard]] std::string Scrape();
 
   // deploy/vswitch SUBCOMMAND ARGS... --config <ours>
   [[nodiscard]] CommandResult Vswitch(const std::vector<std::string>& args,
