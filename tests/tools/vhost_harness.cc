@@ -27,7 +27,12 @@
 #include <rte_mempool.h>
 #include <rte_udp.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <memory>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -40,6 +45,7 @@
 #include "driver.h"
 #include "udp_frame.h"
 #include "feature_bits.h"
+#include "packed_ring_record.h"
 
 namespace {
 
@@ -67,6 +73,12 @@ struct Options {
   bool zero_copy = false;
   int hold_until_exit_ms = -1;  // -1: free at once
   std::string seq_file;
+  // Packed rings record their device position in this file (packed_ring_record.h), so
+  // an instance started after a killed one resumes them, as vswitch-vhost does with its
+  // group's memzone.
+  std::string ring_records;
+  bool debug = false;  // the library's debug lines (every message read)
+  int burst_delay_us = 0;  // sleep after each guest TX burst that took packets: a slow consumer
 };
 
 [[noreturn]] void Usage(const char* msg) {
@@ -75,7 +87,7 @@ struct Options {
                "[--client] [--mode sink|source|echo] [--count N] [--size N] [--queues N] "
                "[--mergeable 0|1] [--packed 0|1] [--duration S] [--check-txonly] [--expect-swap 0|1] [--digest] "
                "[--file-prefix P] [--lcore N] [-m MB] [--zero-copy] [--hold-until-exit MS] "
-               "[--seq-file PATH]\n",
+               "[--seq-file PATH] [--ring-records FILE] [--debug] [--burst-delay-us N]\n",
                msg);
   std::exit(2);
 }
@@ -106,6 +118,9 @@ Options Parse(int argc, char** argv) {
     else if (a == "--zero-copy") o.zero_copy = true;
     else if (a == "--hold-until-exit") o.hold_until_exit_ms = std::stoi(value());
     else if (a == "--seq-file") o.seq_file = value();
+    else if (a == "--ring-records") o.ring_records = value();
+    else if (a == "--debug") o.debug = true;
+    else if (a == "--burst-delay-us") o.burst_delay_us = std::stoi(value());
     else Usage(("unknown option " + a).c_str());
   }
   if (o.sockets.empty()) Usage("at least one --socket");
@@ -200,6 +215,37 @@ void PrintCounters(const char* tag, const Counters& c, Driver& driver, const Opt
   std::fflush(stdout);
 }
 
+// One record per socket (in --socket order) and vring, in a file that outlives the process.
+class FileRingRecords final : public vswitch::vhost::PackedRingRecords {
+ public:
+  static constexpr uint32_t kVrings = 16;
+  FileRingRecords(const std::string& path, std::vector<std::string> sockets) : sockets_(std::move(sockets)) {
+    const size_t bytes = sizeof(vswitch::vhost::PackedRingRecord) * kVrings * sockets_.size();
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+      std::fprintf(stderr, "ring records %s: %s\n", path.c_str(), std::strerror(errno));
+      std::exit(1);
+    }
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+      std::fprintf(stderr, "ring records mmap: %s\n", std::strerror(errno));
+      std::exit(1);
+    }
+    records_ = static_cast<vswitch::vhost::PackedRingRecord*>(p);
+  }
+  vswitch::vhost::PackedRingRecord* Find(const std::string& socket_path, uint32_t vring) override {
+    for (size_t i = 0; i < sockets_.size(); ++i) {
+      if (sockets_[i] == socket_path && vring < kVrings) return &records_[i * kVrings + vring];
+    }
+    return nullptr;
+  }
+
+ private:
+  std::vector<std::string> sockets_;
+  vswitch::vhost::PackedRingRecord* records_ = nullptr;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -220,6 +266,10 @@ int main(int argc, char** argv) {
   }
   // rte_log (the vhost library's lines too) to stderr: stdout carries the results.
   rte_openlog_stream(stderr);
+  if (o.debug) {
+    rte_log_set_global_level(RTE_LOG_DEBUG);
+    (void)rte_log_set_level(rte_log_register("vhost.lib"), RTE_LOG_DEBUG);
+  }
   rte_mempool* pool = rte_pktmbuf_pool_create("harness_pool", 16383, 256, 0,
                                               RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
   if (pool == nullptr) {
@@ -230,6 +280,11 @@ int main(int argc, char** argv) {
   int rc = 0;
   {
     Driver driver;
+    std::unique_ptr<FileRingRecords> records;
+    if (!o.ring_records.empty()) {
+      records = std::make_unique<FileRingRecords>(o.ring_records, o.sockets);
+      driver.SetPackedRingRecords(records.get());
+    }
     if (o.mergeable == 0 && driver.FeatureDisable(vswitch::vhost::kFeatureMergeable) != 0) return 1;
     if (o.packed == 1 && driver.FeatureEnable(vswitch::vhost::kFeaturePacked) != 0) return 1;
     if (o.packed == 0 && driver.FeatureDisable(vswitch::vhost::kFeaturePacked) != 0) return 1;
@@ -322,6 +377,9 @@ int main(int argc, char** argv) {
               if (ok) c.rx_ok++; else c.rx_bad++;
             }
           }
+          // Written as they arrive, so a test that kills this process finds them.
+          if (seq_out != nullptr && n > 0) std::fflush(seq_out);
+          if (o.burst_delay_us > 0 && n > 0) std::this_thread::sleep_for(std::chrono::microseconds(o.burst_delay_us));
           if (o.mode == "echo" && n > 0) {
             const uint16_t sent = driver.EnqueueBurst(vid, 2 * qp, pkts, n);
             c.tx_packets += sent;

@@ -385,6 +385,178 @@ TEST_F(VirtioUserTest, PackedRingClientModeReconnects) {
   EXPECT_GE(U(h, "new_device"), 2u);
 }
 
+std::vector<uint32_t> ReadSeqs(const std::string& path) {
+  std::vector<uint32_t> out;
+  std::istringstream in(ReadFile(path));
+  uint32_t v = 0;
+  while (in >> v) out.push_back(v);
+  return out;
+}
+
+// A back-end killed under traffic on packed rings (docs/architecture.md "Resuming a
+// packed ring"). The guest (virtio-user, listening: server=1) forwards a pcap of
+// numbered frames with retry; a slow first instance, which records its rings' positions
+// in a file, is killed -9 with traffic flowing, and a second instance with the same
+// records takes over. virtio-user resets its packed rings when it reconnects (it drops
+// what was on them) and asks for their bases first: the second instance must start from
+// the reset ring, not from the dead one's position, and no frame may arrive twice.
+class PackedKillTest : public VirtioUserTest {
+ protected:
+  static constexpr uint32_t kFrames = 20000;
+
+  void Command(const std::string& command) {
+    const std::string line = command + "\n";
+    ASSERT_EQ(write(fifo_fd_, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  }
+  void TearDown() override {
+    if (fifo_fd_ >= 0) close(fifo_fd_);
+    VirtioUserTest::TearDown();
+  }
+
+  // Numbered 128-byte frames (ethertype 0x88b5, index in the first 4 payload bytes),
+  // written as a pcap without scapy: 20000 frames in well under a second.
+  void WritePcap(const std::string& path) {
+    const CommandResult py = RunCommand(
+        {"/usr/bin/python3", "-c",
+         "import sys, struct\n"
+         "with open(sys.argv[1], 'wb') as f:\n"
+         "  f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))\n"
+         "  for i in range(int(sys.argv[2])):\n"
+         "    fr = bytes.fromhex('02000000000b02000000000a88b5') + struct.pack('>I', i) + bytes((i + k) & 0xff for k in range(110))\n"
+         "    f.write(struct.pack('<IIII', 0, 0, len(fr), len(fr)) + fr)\n",
+         path, std::to_string(kFrames)},
+        60s);
+    ASSERT_EQ(py.exit_code, 0) << py.output;
+  }
+
+  void StartGuest(const std::string& pcap) {
+    const std::string fifo = dir_ / ("testpmd" + std::to_string(++guests_) + ".in");
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    if (fifo_fd_ >= 0) close(fifo_fd_);
+    fifo_fd_ = open(fifo.c_str(), O_RDWR | O_CLOEXEC);  // RDWR: never blocks, never EOF
+    ASSERT_GE(fifo_fd_, 0);
+    testpmd_ = Process({"bash", "-c", "exec \"$@\" < " + fifo, "bash", "/usr/bin/dpdk-testpmd", "--no-pci",
+                        "--single-file-segments", "--file-prefix=" + testpmd_prefix_, "-l", "0,1",
+                        "--main-lcore", "1", "-m", "256", "--no-telemetry", "--vdev",
+                        "net_virtio_user0,path=" + sock_ + ",server=1,queue_size=256,packed_vq=1", "--vdev",
+                        "net_pcap0,rx_pcap=" + pcap + ",tx_pcap=" + std::string(dir_ / "out.pcap"), "--",
+                        "--forward-mode=io", "--no-flush-rx", "--total-num-mbufs=8192", "-i"},
+                       dir_ / ("testpmd" + std::to_string(guests_) + ".log"));
+    ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(sock_); }, 20s)) << testpmd_.Log();
+  }
+
+  Process StartInstance(const std::string& log, const std::string& seq, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {VSWITCH_VHOST_HARNESS, "--socket", sock_, "--file-prefix", harness_prefix_,
+                                     "--lcore", "1", "-m", "256", "--client", "--mode", "sink", "--packed", "1",
+                                     "--ring-records", records_, "--seq-file", seq};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Process p(argv, dir_ / log);
+    EXPECT_TRUE(WaitFor([&] { return p.Log().find("new_device") != std::string::npos; }, 30s)) << p.Log();
+    return p;
+  }
+
+  static uint64_t Lines(const std::string& path) { return ReadSeqs(path).size(); }
+
+  int fifo_fd_ = -1;
+  int guests_ = 0;
+  std::string records_ = dir_ / "ring-records";
+};
+
+TEST_F(PackedKillTest, BackEndKilledUnderTrafficRestartsWithNoFrameTwice) {
+  const std::string pcap = dir_ / "in.pcap";
+  WritePcap(pcap);
+  for (const bool zero_copy : {false, true}) {
+    SCOPED_TRACE(zero_copy ? "dequeue zero-copy" : "copy");
+    const std::string tag = zero_copy ? "zc" : "copy";
+    const std::string seq1 = dir_ / (tag + "-seq1.txt"), seq2 = dir_ / (tag + "-seq2.txt");
+    StartGuest(pcap);
+    std::vector<std::string> extra = {"--burst-delay-us", "2000"};
+    if (zero_copy) extra.push_back("--zero-copy");
+    harness_ = StartInstance(tag + "-harness1.log", seq1, extra);
+    std::this_thread::sleep_for(1s);  // testpmd's own "link state change" first
+    Command("set fwd io retry");
+    Command("set burst tx delay 1000 retry 10000");
+    Command("start");
+    // Killed with traffic flowing: some frames in, most still to come.
+    ASSERT_TRUE(WaitFor([&] { return Lines(seq1) >= 2000; }, 30s)) << harness_.Log() << testpmd_.Log();
+    harness_.Stop(SIGKILL);
+    const uint64_t first = Lines(seq1);
+    ASSERT_LT(first, kFrames - 2000u) << "the slow instance took nearly everything before the kill";
+    RemoveDpdkLeftovers(harness_prefix_);
+    extra = {"--debug"};
+    if (zero_copy) extra.push_back("--zero-copy");
+    harness_ = StartInstance(tag + "-harness2.log", seq2, extra);
+    // Everything testpmd still had goes to the second instance.
+    uint64_t last = 0;
+    ASSERT_TRUE(WaitFor([&] {
+      const uint64_t now = Lines(seq2);
+      const bool still = now == last && now > 0;
+      last = now;
+      if (!still) std::this_thread::sleep_for(500ms);
+      return still && first + now >= kFrames - kRingSize;
+    }, 60s)) << "first " << first << " second " << Lines(seq2) << "\n" << harness_.Log() << testpmd_.Log();
+    const std::string log2 = harness_.Log();
+    const auto h = StopHarness();
+    Command("quit");
+    (void)testpmd_.Wait(10s);
+    testpmd_.Stop(SIGKILL);
+    close(fifo_fd_);
+    fifo_fd_ = -1;
+    std::filesystem::remove(sock_);
+    RemoveDpdkLeftovers(testpmd_prefix_);
+    RemoveDpdkLeftovers(harness_prefix_);
+
+    std::map<uint32_t, int> seen;
+    for (const std::string& f : {seq1, seq2}) {
+      for (uint32_t v : ReadSeqs(f)) ++seen[v];
+    }
+    uint32_t twice = 0;
+    for (const auto& [frame, times] : seen) twice += times > 1 ? 1 : 0;
+    EXPECT_EQ(twice, 0u) << "frames received by both instances, or twice by one";
+    std::printf("%s: first instance %llu frames, killed; second %llu; distinct %zu of %u\n", tag.c_str(),
+                static_cast<unsigned long long>(first), static_cast<unsigned long long>(Lines(seq2)), seen.size(),
+                kFrames);
+    // Lost: at most what was on the guest's TX ring when virtio-user reset it, and the
+    // burst the killed instance had taken but not written down.
+    EXPECT_GE(seen.size(), kFrames - kRingSize) << "first " << first << " second " << Lines(seq2);
+    EXPECT_GT(Lines(seq2), 0u);
+    EXPECT_TRUE(NegotiatedPacked(log2));
+    // virtio-user asked for the bases (GET_VRING_BASE) and reset its rings: the dead
+    // instance's positions were not used.
+    EXPECT_NE(log2.find("VHOST_USER_GET_VRING_BASE"), std::string::npos) << log2;
+    EXPECT_EQ(log2.find("resuming the packed ring"), std::string::npos) << log2;
+    EXPECT_EQ(U(h, "new_device"), 1u);
+  }
+}
+
+// After a restart of the back-end, a new front-end process (new memory files, though
+// DPDK maps them at the same addresses) starts at its own base: the record left by the
+// killed instance names another ring.
+TEST_F(PackedKillTest, AFreshFrontEndAfterABackEndRestartStartsAtItsOwnBase) {
+  StartTestpmd(",queues=1,server=1,packed_vq=1", {"--forward-mode=txonly", "--txpkts=64"});
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(sock_); }, 20s)) << testpmd_.Log();
+  harness_ = StartInstance("harness1.log", dir_ / "seq1.txt", {"--check-txonly", "--size", "64"});
+  Run(1, 2s);
+  ASSERT_GT(U(ParseCounters(harness_.Log(), "HARNESS_PROGRESS"), "rx_ok"), 10000u) << harness_.Log();
+  harness_.Stop(SIGKILL);
+  testpmd_.Stop(SIGKILL);
+  RemoveDpdkLeftovers(harness_prefix_);
+  RemoveDpdkLeftovers(testpmd_prefix_);
+  std::filesystem::remove(sock_);
+  StartTestpmd(",queues=1,server=1,packed_vq=1", {"--forward-mode=txonly", "--txpkts=64"});
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(sock_); }, 20s)) << testpmd_.Log();
+  harness_ = StartInstance("harness2.log", dir_ / "seq2.txt", {"--check-txonly", "--size", "64"});
+  Run(1, 3s);
+  const std::string log2 = harness_.Log();
+  (void)StopTestpmd();
+  const auto h = StopHarness();
+  EXPECT_NE(log2.find("vring 1: packed ring starts at the front-end's base (another ring"), std::string::npos)
+      << log2;
+  EXPECT_EQ(log2.find("resuming the packed ring"), std::string::npos) << log2;
+  EXPECT_GT(U(h, "rx_ok"), 10000u) << log2;
+  EXPECT_EQ(U(h, "rx_bad"), 0u);
+}
+
 // Without --packed 1 the back-end does not offer packed rings, and virtio-user falls
 // back to split ones: traffic still flows.
 TEST_F(VirtioUserTest, PackedRingNotOfferedFallsBackToSplit) {
@@ -414,14 +586,6 @@ struct RingStopRun {
   std::string first_log, second_log, testpmd_log;
   uint64_t after_restart = 0;  // frames (any) the second instance received
 };
-
-std::vector<uint32_t> ReadSeqs(const std::string& path) {
-  std::vector<uint32_t> out;
-  std::istringstream in(ReadFile(path));
-  uint32_t v = 0;
-  while (in >> v) out.push_back(v);
-  return out;
-}
 
 class ZeroCopyRingStopTest : public VirtioUserTest {
  protected:

@@ -230,6 +230,30 @@ ProtocolError Device::TryStartRing(Virtqueue& q) {
     // vhost-user.rst: the base names a descriptor of the ring.
     if (state.avail.idx >= q.num) return ProtocolError::kBadVringBase;
     q.ring.InitPacked(layout, &memory_, state, options);
+    // A front-end that never got a GET_VRING_BASE answer from the back-end before this
+    // one (it was killed, or left) cannot know where the device stood: QEMU sends a stale
+    // base, DPDK's virtio-user resets the ring and sends (0, wrap 1). The record left by
+    // that back-end says, and PlanPackedResume checks it is this ring in that state
+    // (packed_ring_record.h); a reset or new ring gets the front-end's base.
+    if (PackedRingRecord* record = PackedRecord(q)) {
+      const PackedRingIdentity identity = PackedIdentity(q);
+      const PackedResumePlan plan = PlanPackedResume(*record, identity, layout.desc);
+      if (plan.adopt) {
+        if (plan.state != state || !plan.returning.empty()) {
+          Log(LogLevel::kInfo,
+              "VHOST_CONFIG: (%d) vring %u: resuming the packed ring where the previous back-end left it "
+              "(avail %u wrap %d, used %u wrap %d; the front-end sent avail %u wrap %d), %zu chain(s) it held "
+              "returned",
+              vid_, static_cast<unsigned>(&q - queues_.data()), plan.state.avail.idx, plan.state.avail.wrap ? 1 : 0,
+              plan.state.used.idx, plan.state.used.wrap ? 1 : 0, state.avail.idx, state.avail.wrap ? 1 : 0,
+              plan.returning.size());
+        }
+      } else if (record->valid.load(std::memory_order_relaxed) == 1) {
+        Log(LogLevel::kInfo, "VHOST_CONFIG: (%d) vring %u: packed ring starts at the front-end's base (%s)", vid_,
+            static_cast<unsigned>(&q - queues_.data()), plan.why);
+      }
+      if (q.ring.AttachPackedRecord(record, identity, &plan) && q.call) q.call->Notify();
+    }
   } else {
     RingLayout layout;
     if (!TranslateRing(q, layout)) return ProtocolError::kBadVringAddr;
@@ -237,6 +261,27 @@ ProtocolError Device::TryStartRing(Virtqueue& q) {
   }
   UpdateQueue(q);
   return ProtocolError::kNone;
+}
+
+PackedRingRecord* Device::PackedRecord(const Virtqueue& q) const {
+  if (packed_records_ == nullptr || q.num > kPackedRecordMaxSize) return nullptr;
+  return packed_records_->Find(socket_path_, static_cast<uint32_t>(&q - queues_.data()));
+}
+
+PackedRingIdentity Device::PackedIdentity(const Virtqueue& q) const {
+  PackedRingIdentity id;
+  id.desc_addr = q.addr.desc_user_addr;
+  id.driver_addr = q.addr.avail_user_addr;
+  id.device_addr = q.addr.used_user_addr;
+  id.size = q.num;
+  for (uint32_t i = 0; i < memory_.size(); ++i) {
+    const MemoryRegion& r = memory_.region(i);
+    if (id.desc_addr >= r.userspace_addr && id.desc_addr - r.userspace_addr < r.memory_size) {
+      id.file_dev = memory_.file_dev(i);
+      id.file_ino = memory_.file_ino(i);
+    }
+  }
+  return id;
 }
 
 void Device::RelocateRings() {
@@ -448,6 +493,10 @@ uint32_t Device::GetVringBase(uint32_t index) {
   std::lock_guard lock(q.mutex);
   const uint32_t base = q.ring.valid() ? q.ring.base() : q.base;
   q.base = base;
+  // The front-end holds the ring's state now, and sends it back with SET_VRING_BASE
+  // (QEMU) or resets the ring (DPDK's virtio-user, which also asks a back-end it has just
+  // reconnected to, before it sets anything up): the record must not override it.
+  if (PackedRingRecord* record = PackedRecord(q)) record->valid.store(0, std::memory_order_release);
   if (q.kick_fd && watcher_ != nullptr) watcher_->UnwatchKick(q.kick_fd.get());
   q.kick_fd.Reset();
   q.kick_set = false;

@@ -82,6 +82,9 @@ class Device {
   void set_dequeue_zero_copy(bool on) { dequeue_zero_copy_ = on; }
   // Guest memory mapped from now on is published through `sharer` (guest_mapping.h).
   void set_mapping_sharer(MappingSharer* sharer) { memory_.set_sharer(sharer); }
+  // Packed rings of this connection keep their device position in `records` (which
+  // outlive the process) and resume from it when it is theirs (packed_ring_record.h).
+  void set_packed_records(PackedRingRecords* records) { packed_records_ = records; }
   // Guest memory mapped from now on is guarded against SIGBUS for `owner`
   // (guest_fault_guard.h); kept after Close, so a late fault still names this device.
   void set_fault_owner(const GuardOwner& owner) { memory_.set_fault_owner(owner); }
@@ -159,6 +162,9 @@ class Device {
   [[nodiscard]] std::optional<uint64_t> UserToGuestPhys(uint64_t uva) const;
   // Starts q's ring when it has num, addr, kick and memory. Caller holds q.mutex.
   [[nodiscard]] ProtocolError TryStartRing(Virtqueue& q);
+  // The record of q's packed ring, nullptr when none is kept.
+  [[nodiscard]] PackedRingRecord* PackedRecord(const Virtqueue& q) const;
+  [[nodiscard]] PackedRingIdentity PackedIdentity(const Virtqueue& q) const;
   // Re-points started rings after a memory table change. Caller holds all mutexes.
   void RelocateRings();
   // Recomputes q's datapath view (active flag, header size, log). Caller holds q.mutex.
@@ -187,6 +193,7 @@ class Device {
   uint16_t mtu_ = 0;
   uint8_t status_ = 0;
   GuestMemoryTable memory_;
+  PackedRingRecords* packed_records_ = nullptr;
   DirtyLog log_;
   std::atomic<bool> rarp_pending_{false};
   uint8_t rarp_mac_[6]{};

@@ -314,6 +314,7 @@ void Driver::AddConnection(Socket& socket, UniqueFd fd) {
   conn->device->Open(socket.path, features_.load() & ~(zero_copy ? kFeatureInOrder : 0), &ops_, this);
   conn->device->set_dequeue_zero_copy(zero_copy);
   conn->device->set_mapping_sharer(sharer_);
+  conn->device->set_packed_records(packed_records_);
   conn->device->set_fault_owner(GuardOwner{conn->id, static_cast<uint64_t>(vid), 0, fault_fd_.get()});
   socket.connections.insert(conn->id);
   Log(LogLevel::kInfo, "VHOST_CONFIG: (%d) new vhost-user connection on %s (fd %d)", vid,

@@ -70,6 +70,10 @@ class Driver final : private KickWatcher {
   // Dequeue zero-copy across processes: guest memory of connections made from now on is
   // published through `sharer`, which must outlive the driver. Call before Register.
   void SetMappingSharer(MappingSharer* sharer) { sharer_ = sharer; }
+  // Packed rings of connections made from now on record their device position in
+  // `records` (packed_ring_record.h), which must outlive the driver, and a ring started
+  // again resumes from it when the record is its own. Call before Register.
+  void SetPackedRingRecords(PackedRingRecords* records) { packed_records_ = records; }
   // Releases orphaned zero-copy buffers (zero_copy.h) of every device, open or not, whose
   // mbufs were freed. Any thread; cheap when there are none.
   uint32_t ReapZeroCopyOrphans();
@@ -172,6 +176,7 @@ class Driver final : private KickWatcher {
   std::atomic<uint64_t> features_{kDefaultFeatures};
   DeviceOps ops_;
   MappingSharer* sharer_ = nullptr;
+  PackedRingRecords* packed_records_ = nullptr;
   uint64_t next_id_ = 1;
   std::map<std::string, std::unique_ptr<Socket>> sockets_;
   std::map<uint64_t, Socket*> listen_ids_;

@@ -179,6 +179,8 @@ ProtocolError GuestMemoryTable::Map(const MemoryRegion& region, int fd) {
   r.desc = region;
   r.map_base = base;
   r.map_len = map_len;
+  r.file_dev = static_cast<uint64_t>(st.st_dev);
+  r.file_ino = static_cast<uint64_t>(st.st_ino);
   r.keep = std::shared_ptr<GuestMapping>(mapping, [sharer](GuestMapping* m) {
     if (sharer != nullptr) {
       sharer->Retire(std::unique_ptr<GuestMapping>(m));

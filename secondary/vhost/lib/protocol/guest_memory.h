@@ -78,6 +78,10 @@ class GuestMemoryTable final : public GuestMemory {
   [[nodiscard]] size_t size() const { return regions_.size(); }
   [[nodiscard]] const MemoryRegion& region(size_t i) const { return regions_[i].desc; }
   [[nodiscard]] uint8_t* host(size_t i) const { return regions_[i].host; }
+  // Device and inode of the file region i was mapped from (0, 0 for AddHost regions):
+  // which front-end memory a ring lies in (packed_ring_record.h).
+  [[nodiscard]] uint64_t file_dev(size_t i) const { return regions_[i].file_dev; }
+  [[nodiscard]] uint64_t file_ino(size_t i) const { return regions_[i].file_ino; }
 
   [[nodiscard]] HostRange Translate(uint64_t gpa, uint64_t len) const override;
   [[nodiscard]] HostRange TranslateUserAddr(uint64_t uva, uint64_t len) const override;
@@ -125,6 +129,8 @@ class GuestMemoryTable final : public GuestMemory {
     uint8_t* host = nullptr;
     void* map_base = nullptr;  // non-null when this table mmap'ed it
     size_t map_len = 0;
+    uint64_t file_dev = 0;  // the front-end's file (fstat), 0 for AddHost regions
+    uint64_t file_ino = 0;
     std::shared_ptr<GuestMapping> keep;  // owns the mmap: munmap when the last reference goes
   };
   [[nodiscard]] ProtocolError CheckNew(const MemoryRegion& region) const;

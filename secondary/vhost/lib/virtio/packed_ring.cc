@@ -44,6 +44,42 @@ void PackedRing::Init(const PackedRingLayout& layout, const GuestMemory* memory,
   SetGuestNotify(options_.guest_notify);
 }
 
+bool PackedRing::AttachRecord(PackedRingRecord* record, const PackedRingIdentity& identity,
+                              const PackedResumePlan* plan) {
+  record_ = nullptr;
+  if (record == nullptr || !valid() || layout_.size > kPackedRecordMaxSize) return false;
+  if (plan == nullptr || !plan->adopt) {
+    ResetPackedRecord(*record, identity, state(), {});
+    record_ = record;
+    recorded_avail_ = avail_;
+    return false;
+  }
+  avail_ = plan->state.avail;
+  used_ = plan->state.used;
+  used_published_ = used_;
+  scan_ = avail_;
+  scan_chains_ = 0;
+  scan_descs_ = 0;
+  for (const PackedHeldChain& c : plan->returning) {
+    held_descs_[c.id] = c.descs;
+    ++in_flight_count_;
+  }
+  ResetPackedRecord(*record, identity, state(), plan->returning);
+  record_ = record;
+  recorded_avail_ = avail_;
+  SetGuestNotify(options_.guest_notify);
+  // The chains held when the predecessor died: their frames are gone with it (or
+  // revoked, zero-copy), their buffers come back to the driver, each once.
+  for (const PackedHeldChain& c : plan->returning) PutUsed(c.id, 0);
+  return PublishUsed();
+}
+
+void PackedRing::Record(uint64_t position) {
+  record_->pending.store(position, std::memory_order_release);
+  record_->committed.store(position, std::memory_order_release);
+  recorded_avail_ = avail_;
+}
+
 void PackedRing::UpdateLayout(const PackedRingLayout& layout) {
   layout_.desc = layout.desc;
   layout_.driver_event = layout.driver_event;
@@ -243,6 +279,8 @@ void PackedRing::Advance(uint16_t n) {
     if (!peeked_[i].returned) {
       held_descs_[peeked_[i].id] = peeked_[i].descs;
       ++in_flight_count_;
+      // Held across this burst (zero-copy): the next instance must know to return it.
+      if (record_ != nullptr) record_->held[peeked_[i].id].store(peeked_[i].descs, std::memory_order_relaxed);
     }
     descs += peeked_[i].descs;
   }
@@ -268,6 +306,9 @@ void PackedRing::PutUsed(uint16_t id, uint32_t len) {
   if (id >= held_descs_.size()) return;
   if (held_descs_[id] != 0) {
     pending_.push_back({id, held_descs_[id], len});
+    if (record_ != nullptr) {
+      record_->held[id].store(static_cast<uint16_t>(held_descs_[id] | kPackedHeldPut), std::memory_order_relaxed);
+    }
     held_descs_[id] = 0;
     --in_flight_count_;
     return;
@@ -285,10 +326,27 @@ void PackedRing::PutUsed(uint16_t id, uint32_t len) {
 bool PackedRing::PublishUsed() {
   if (pending_.empty() || layout_.desc == nullptr) {
     pending_.clear();
+    // Chains consumed and all held (zero-copy): the avail place moved, nothing else.
+    if (record_ != nullptr && avail_ != recorded_avail_) {
+      Record(EncodeRecordedPosition(state(), last_used_, has_last_used_));
+    }
     return false;
   }
   const uint32_t size = layout_.size;
   const PackedPosition old = used_;
+  // The record says which batch is being written before any of it is (see
+  // packed_ring_record.h): its end, and the place of its last used descriptor.
+  PackedPosition last = used_;
+  {
+    PackedPosition q = used_;
+    for (const PendingUsed& u : pending_) {
+      last = q;
+      q = PackedAdvance(q, u.descs, size);
+    }
+    if (record_ != nullptr) {
+      record_->pending.store(EncodeRecordedPosition({avail_, q}, last, true), std::memory_order_release);
+    }
+  }
   // IDs and lengths first; then the flags of all but the first, then the first's with
   // release: the driver polls the first place, and seeing it used it sees the rest.
   PackedPosition p = used_;
@@ -314,6 +372,17 @@ bool PackedRing::PublishUsed() {
   __atomic_store_n(&layout_.desc[old.idx].flags, first_flags, __ATOMIC_RELEASE);
   used_ = p;
   used_published_ = p;
+  last_used_ = last;
+  has_last_used_ = true;
+  if (record_ != nullptr) {
+    for (const PendingUsed& u : pending_) {
+      if (record_->held[u.id].load(std::memory_order_relaxed) != 0) {
+        record_->held[u.id].store(0, std::memory_order_relaxed);
+      }
+    }
+    record_->committed.store(EncodeRecordedPosition(state(), last_used_, true), std::memory_order_release);
+    recorded_avail_ = avail_;
+  }
   pending_.clear();
   // The flag stores must be visible before the driver's suppression state is read, or a
   // driver re-enabling notifications concurrently could miss this batch.

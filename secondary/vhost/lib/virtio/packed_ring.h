@@ -22,6 +22,7 @@
 #include "dirty_log.h"
 #include "guest_memory.h"
 #include "packed_ring_layout.h"
+#include "packed_ring_record.h"
 #include "queue_stats.h"
 #include "split_ring.h"  // Segment, SegmentList, Chain, Direction, RingOptions
 #include "virtio_ring.h"
@@ -48,6 +49,13 @@ class PackedRing {
   void Init(const PackedRingLayout& layout, const GuestMemory* memory, PackedRingState state,
             const RingOptions& options);
   void Clear() { *this = PackedRing(); }
+  // Keeps `record` (packed_ring_record.h) up to date from now on, for the back-end
+  // instance after this one. With an adopted `plan` (PlanPackedResume), first moves to
+  // the plan's positions and returns the chains a dead predecessor held (used, length
+  // 0); otherwise records a fresh start where Init put the ring. Returns whether the
+  // driver asked to be notified of what was returned.
+  [[nodiscard]] bool AttachRecord(PackedRingRecord* record, const PackedRingIdentity& identity,
+                                  const PackedResumePlan* plan);
   // New host addresses (memory table changed) keeping positions and buffers in flight.
   void UpdateLayout(const PackedRingLayout& layout);
   [[nodiscard]] bool valid() const { return layout_.size != 0 && memory_ != nullptr; }
@@ -133,6 +141,12 @@ class PackedRing {
   std::vector<PackedDesc> indirect_copy_;
   std::vector<PendingUsed> pending_;
   bool broken_ = false;
+  // packed_ring_record.h: written per PublishUsed, and per chain held across one.
+  PackedRingRecord* record_ = nullptr;
+  PackedPosition recorded_avail_{};
+  PackedPosition last_used_{};  // where the last used descriptor was written
+  bool has_last_used_ = false;
+  void Record(uint64_t position);
 };
 
 }  // namespace vswitch::vhost

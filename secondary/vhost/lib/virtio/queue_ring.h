@@ -24,6 +24,12 @@ class QueueRing {
     packed_ = true;
     packed_ring_.Init(layout, memory, state, options);
   }
+  // PackedRing::AttachRecord; false for a split ring.
+  [[nodiscard]] bool AttachPackedRecord(PackedRingRecord* record, const PackedRingIdentity& identity,
+                                        const PackedResumePlan* plan) {
+    return packed_ && packed_ring_.AttachRecord(record, identity, plan);
+  }
+  [[nodiscard]] uint32_t in_flight() const { return packed_ ? packed_ring_.in_flight() : 0; }
   void UpdateSplit(const RingLayout& layout) { split_.UpdateLayout(layout); }
   void UpdatePacked(const PackedRingLayout& layout) { packed_ring_.UpdateLayout(layout); }
   void Clear() {
