@@ -219,8 +219,12 @@ TEST_F(PackedRecordTest, ARingTheFrontEndResetStartsFromItsBase) {
         }
       }
       const PackedResumePlan plan = PlanPackedResume(*record_, identity_, q_->Layout().desc);
-      if (moved) EXPECT_FALSE(plan.adopt) << "burst " << burst << (rx ? " rx" : " tx");
-      if (plan.adopt) EXPECT_EQ(plan.state, kFreshBase) << "burst " << burst;
+      if (moved) {
+        EXPECT_FALSE(plan.adopt) << "burst " << burst << (rx ? " rx" : " tx");
+      }
+      if (plan.adopt) {
+        EXPECT_EQ(plan.state, kFreshBase) << "burst " << burst;
+      }
     }
   }
 }
