@@ -7,8 +7,10 @@
 # test's own main (tests/support/test_main.cc) checks each need before any test runs and
 # fails loudly, naming what is missing and the command that provides it. Nothing is
 # skipped quietly: a machine without hugepages fails the hugepage tests. LABELS adds labels
-# that are not needs: `timing` marks a test whose assertions are latency or CPU-use
-# bounds (what it measures is speed), which the sanitized CI run leaves out (README).
+# that are not needs, for choosing what a run leaves out (the sanitized CI run, README):
+# `timing` marks a test whose assertions are latency or CPU-use bounds (what it measures
+# is speed); `sanitize-skip` a test left out of the sanitized CI run to fit CI's time,
+# whose code paths other tests run sanitized.
 function(vswitch_add_test)
   cmake_parse_arguments(T "SERIAL" "NAME;TIMEOUT" "SOURCES;LIBS;NEEDS;LABELS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
