@@ -279,20 +279,24 @@ void SwitchEngine::DeviceLeft(uint32_t d) {
   // destroy_device: its from_vm ring is ours to drain; to_vm belongs to vhost (the only
   // consumer), so we only stop producing to it and drop our own batch.
   Device& dev = devices_[d];
-  QueueCounters& tx = state_.counters[d].switch_tx;
   QueueCounters& rx = state_.counters[d].switch_rx;
-  unsigned n;
-  uint64_t drained = 0;
-  while ((n = held_.Dequeue(held::kSwitchingBurst, kBurst, dev.from_vm, HeldRingId(d, false))) > 0) {
-    HeldLedger::FreeAndErase(burst_, n);
-    drained += n;
-  }
-  if (drained) Bump(tx.drops[Idx(DropReason::kDeviceNotReady)], drained);
+  (void)DrainFromVm(d);
   if (!dev.batch.empty()) {
     Bump(rx.drops[Idx(DropReason::kDeviceNotReady)], dev.batch.size());
     HeldLedger::FreeAndErase(dev.batch.data(), dev.batch.size());
     dev.batch.Clear();
   }
+}
+
+uint64_t SwitchEngine::DrainFromVm(uint32_t d) {
+  unsigned n;
+  uint64_t drained = 0;
+  while ((n = held_.Dequeue(held::kSwitchingBurst, kBurst, devices_[d].from_vm, HeldRingId(d, false))) > 0) {
+    HeldLedger::FreeAndErase(burst_, n);
+    drained += n;
+  }
+  if (drained) Bump(state_.counters[d].switch_tx.drops[Idx(DropReason::kDeviceNotReady)], drained);
+  return drained;
 }
 
 void SwitchEngine::CheckDevices() {
@@ -307,6 +311,13 @@ void SwitchEngine::CheckDevices() {
     if ((views_[d].ready && !ready) || reconnected) {
       if (views_[d].learned) Unregister(d, ready ? "the guest reconnected" : "the device was destroyed");
       DeviceLeft(d);
+    } else if (!ready && rte_ring_count(dev.from_vm) != 0 &&
+               info.state.load(std::memory_order_acquire) != static_cast<uint32_t>(DeviceState::kReady)) {
+      // A burst vswitch-vhost dequeued before the device stopped and put on the ring after
+      // DeviceLeft drained it: we are the ring's only consumer and read it only while the
+      // device is ready. (The state is read again: a connection being made stores kReady
+      // before vswitch-vhost takes its guest's first frames.)
+      (void)DrainFromVm(d);
     }
     if (ready && (!views_[d].ready || reconnected)) {
       // vswitch-vhost stores the negotiated features before the state (read above, acquire).
@@ -344,7 +355,8 @@ bool SwitchEngine::HasWork() {
   // when a frame comes returns then. Without them, the short timeout (MaxSleepUs) is
   // what bounds the wait.
   for (uint32_t d = 0; d < max_devices_; ++d) {
-    if (views_[d].ready && rte_ring_count(devices_[d].from_vm) != 0) return true;
+    // Frames on the ring of a device that is not ready are work too: CheckDevices frees them.
+    if (rte_ring_count(devices_[d].from_vm) != 0) return true;
     // A device that became ready (or went) must be seen by CheckDevices.
     const bool ready = state_.devices[d].state.load(std::memory_order_acquire) ==
                        static_cast<uint32_t>(DeviceState::kReady);

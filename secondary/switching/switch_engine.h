@@ -82,6 +82,9 @@ class SwitchEngine final : public SleepHooks {
   void CheckDevices();
   void Unregister(uint32_t d, const char* why);
   void DeviceLeft(uint32_t d);
+  // Frees everything on device `d`'s from_vm ring (counted device_not_ready in its
+  // switch_tx); returns how many.
+  uint64_t DrainFromVm(uint32_t d);
   void Register(uint32_t d, MacKey mac);
   void AdoptLearnedTable();
   void VmdqMac(uint32_t d, MacKey mac, bool add);

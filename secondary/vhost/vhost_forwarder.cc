@@ -207,9 +207,13 @@ void VhostForwarder::Arm() {
 }
 
 bool VhostForwarder::HasWork() {
-  for (Slot& slot : slots_) {
+  for (uint32_t i = 0; i < slots_.size(); ++i) {
+    Slot& slot = slots_[i];
     if (slot.vid.load(std::memory_order_acquire) != slot.active_vid) return true;
-    if (slot.active_vid < 0) continue;
+    if (slot.active_vid < 0) {
+      if (LateToVm(i, slot)) return true;
+      continue;
+    }
     if (slot.pending_count == 0 && rte_ring_count(slot.to_vm) != 0) return true;
     for (uint16_t q = 0; q < slot.queue_pairs; ++q) {
       if (driver_.AvailEntries(slot.active_vid, static_cast<uint16_t>(2 * q + 1)) != 0) return true;
@@ -375,7 +379,7 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
       SeeCounters(slot, vid);
     }
   }
-  if (vid < 0) return 0;
+  if (vid < 0) return DrainLateToVm(index, slot);
   if (slot.queues_changed.load(std::memory_order_acquire) &&
       slot.queues_changed.exchange(false, std::memory_order_acq_rel)) {
     RefreshQueues(slot);
@@ -428,6 +432,23 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
     }
   }
   return work;
+}
+
+bool VhostForwarder::LateToVm(uint32_t index, const Slot& slot) const {
+  if (rte_ring_count(slot.to_vm) == 0) return false;
+  // A connection being made stores kReady before its vid (OnNewDevice): what switching
+  // queues once it sees kReady is for that guest, taken when we see the vid.
+  return state_.devices[index].state.load(std::memory_order_acquire) !=
+         static_cast<uint32_t>(DeviceState::kReady);
+}
+
+uint32_t VhostForwarder::DrainLateToVm(uint32_t index, Slot& slot) {
+  if (!LateToVm(index, slot)) return 0;
+  const uint32_t late = DrainToVm(index, slot);
+  if (late > 0) {
+    Bump(state_.counters[index].vhost_rx[0].drops[static_cast<size_t>(DropReason::kDeviceNotReady)], late);
+  }
+  return late;
 }
 
 void VhostForwarder::RefreshQueues(Slot& slot) {

@@ -114,8 +114,13 @@ TEST_P(GuestMemoryShrinkTest, OnlyThatDeviceIsClosedAndTheOtherKeepsForwarding) 
   (void)kill(a->process().pid(), SIGCONT);
   a.reset();
   b.reset();
+  auto ring = [&](int device, const std::string& name) {
+    return group.Metric("vswitch_ring_entries", {{"device", std::to_string(device)}, {"ring", name}});
+  };
   EXPECT_TRUE(WaitFor([&] { return in_use() == baseline; }, 20s))
-      << "mbufs in use " << in_use() << ", before the guests " << baseline;
+      << "mbufs in use " << in_use() << ", before the guests " << baseline << "; left in the rings: A to_vm "
+      << ring(0, "to_vm") << ", A from_vm " << ring(0, "from_vm") << ", B to_vm " << ring(1, "to_vm")
+      << ", B from_vm " << ring(1, "from_vm");
   EXPECT_TRUE(PidAlive(vhost_pid));
   EXPECT_TRUE(PidAlive(switching_pid));
 }
