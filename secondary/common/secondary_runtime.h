@@ -43,7 +43,15 @@ class SecondaryRuntime {
   [[nodiscard]] bool Register(std::string* error);
   void Deregister();
 
+  // Milliseconds since exec at each start-up phase's end (MarkUp logs them).
+  struct Startup {
+    double attach_begin_ms = -1;
+    double eal_done_ms = -1;
+    double attached_ms = -1;
+  };
+
   Role role_ = Role::kVhost;
+  Startup startup_;
   SharedState* state_ = nullptr;
   pid_t self_ = 0;
   pid_t primary_ = 0;
