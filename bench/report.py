@@ -26,7 +26,8 @@ DIRS = {"gtx": "guest TX", "grx": "guest RX"}
 rows = []
 for cell in order:
     d, size, mrg, zc, *rest = cell.split("-")
-    peer = rest[0] if rest else ""  # "w": the payload-writing peer (run-bench.sh)
+    # "w": the payload-writing peer; "p": packed virtqueues (run-bench.sh)
+    peer = rest[0] if rest else ""
     ours = statistics.median(runs[(cell, "vswitch")]) if runs[(cell, "vswitch")] else 0
     dpdk = statistics.median(runs[(cell, "dpdk")]) if runs[(cell, "dpdk")] else 0
     ratio = ours / dpdk if dpdk else float("nan")
@@ -38,7 +39,7 @@ cyc = {(r[1], r[2], r[3], r[5], r[4]): statistics.median(cycles[r[0]]) for r in 
 
 lines = []
 ZC = {"0": "off", "1": "on", "n": "off, no IN_ORDER"}
-PEER = {"": "testpmd", "w": "writes payload"}
+PEER = {"": "testpmd", "w": "writes payload", "p": "testpmd, packed ring", "wp": "writes payload, packed ring"}
 hdr = ("| direction | peer | size | mergeable | zero-copy | vswitch Mpps | DPDK net_vhost Mpps | ratio | "
        "vswitch busy cycles/packet | runs (vswitch / DPDK, Mpps) |")
 lines += [hdr, "| --- | --- | ---: | :---: | :---: | ---: | ---: | ---: | ---: | --- |"]
@@ -106,7 +107,8 @@ group_section = group_marker + old_text.split(group_marker, 1)[1] if group_marke
 with open(out_md, "w") as f:
     f.write(intro + marker + "\n\n")
     f.write("Labels: TX = guest TX, RX = guest RX, m = mergeable on, z = our zero-copy on, "
-            "n = our copy mode without IN_ORDER, w = the peer writes every payload byte.\n\n")
+            "n = our copy mode without IN_ORDER, w = the peer writes every payload byte, "
+            "p = packed virtqueues (the others run split rings).\n\n")
     if png_ok:
         f.write("![vswitch vs DPDK net_vhost](benchmarks.png)\n\n")
     f.write(table + "\n\n")

@@ -19,6 +19,9 @@
 # vswitch-bench-payload-peer, DPDK's virtio-user driver under a generator that writes
 # every byte of every frame, as a guest does (payload_peer.cc); testpmd's txonly writes
 # only the headers, so a copying back-end reads payload it already caches.
+# A cell ending in "-p" (or "-wp") runs a packed virtqueue (VIRTIO 1.x 2.8): the peer's
+# virtio-user asks with packed_vq=1, our back-end offers it (--packed), and net_vhost
+# offers it anyway; without it, both run split rings.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -31,7 +34,7 @@ command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd missing (apt-get inst
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-8}
 OUT=${OUT:-$root/docs/benchmarks.md}
-CELLS=${CELLS:-"gtx-64-0-0 gtx-64-1-0 gtx-64-0-1 gtx-64-1-1 gtx-1518-0-0 gtx-1518-1-0 gtx-1518-0-1 gtx-1518-1-1 gtx-1518-0-n gtx-1518-1-n grx-64-0-0 grx-64-1-0 grx-1518-0-0 grx-1518-1-0 gtx-1518-0-0-w gtx-1518-0-1-w gtx-1518-0-n-w gtx-1518-1-0-w gtx-1518-1-1-w"}
+CELLS=${CELLS:-"gtx-64-0-0 gtx-64-1-0 gtx-64-0-1 gtx-64-1-1 gtx-1518-0-0 gtx-1518-1-0 gtx-1518-0-1 gtx-1518-1-1 gtx-1518-0-n gtx-1518-1-n grx-64-0-0 grx-64-1-0 grx-1518-0-0 grx-1518-1-0 gtx-1518-0-0-w gtx-1518-0-1-w gtx-1518-0-n-w gtx-1518-1-0-w gtx-1518-1-1-w gtx-64-0-0-p gtx-64-1-0-p gtx-1518-0-0-p gtx-1518-1-0-p gtx-1518-0-1-p grx-64-0-0-p grx-64-1-0-p grx-1518-0-0-p grx-1518-1-0-p"}
 work=$(mktemp -d /tmp/vswbench.XXXXXX)
 results=$work/results.tsv
 : > "$results"
@@ -44,20 +47,23 @@ cleanup() {
 }
 trap 'cleanup; exit 130' INT TERM
 
-# run_one BACKEND DIR SIZE MRG ZC [w] -> sets PPS, the median pps seen by the peer, and CYC,
+# run_one BACKEND DIR SIZE MRG ZC [FLAGS: w, p, wp] -> sets PPS, the median pps seen by the peer, and CYC,
 # (ours only, else 0) the median busy cycles per packet of the back-end. It runs in this
 # shell, not in $( ), so that `pids` is the one the Ctrl-C trap sees.
 run_one() {
-  local be=$1 dir=$2 size=$3 mrg=$4 zc=$5 peer=${6:-}
+  local be=$1 dir=$2 size=$3 mrg=$4 zc=$5 flags=${6:-}
   local sock=$work/vhost.sock tag=vswb$$-$RANDOM
   rm -f "$sock"
-  local name=$be-$dir-$size-$mrg-$zc${peer:+-$peer}
+  local name=$be-$dir-$size-$mrg-$zc${flags:+-$flags}
+  local peer="" packed_vq="" packed_opt=""
+  [[ $flags == *w* ]] && peer=w
+  [[ $flags == *p* ]] && packed_vq=",packed_vq=1" packed_opt="--packed"
   local be_log=$work/$name.backend.log peer_log=$work/$name.peer.log
   local be_mode peer_mode field
   if [[ $dir == gtx ]]; then be_mode=drop; peer_mode=txonly; field=Tx-pps
   else be_mode=gen; peer_mode=rxonly; field=Rx-pps; fi
   if [[ $be == vswitch ]]; then
-    "$bench" --socket "$sock" --mode "$be_mode" --size "$size" $([[ $zc == 1 ]] && echo --zero-copy) $([[ $zc == n ]] && echo --no-in-order) \
+    "$bench" --socket "$sock" --mode "$be_mode" --size "$size" $([[ $zc == 1 ]] && echo --zero-copy) $([[ $zc == n ]] && echo --no-in-order) $packed_opt \
       --lcore 1 --file-prefix "$tag-be" > "$be_log" 2>&1 &
   else
     local fwd=rxonly; [[ $dir == grx ]] && fwd=txonly
@@ -71,11 +77,11 @@ run_one() {
   if [[ $peer == w ]]; then
     # Polls lcore 0 like testpmd's forwarding core; prints testpmd's "Tx-pps:" line.
     "$payload_peer" --no-pci --single-file-segments -l 0 -m 256 --file-prefix "$tag-peer" \
-      --no-telemetry --vdev "net_virtio_user0,path=$sock,queues=1,mrg_rxbuf=$mrg" -- \
+      --no-telemetry --vdev "net_virtio_user0,path=$sock,queues=1,mrg_rxbuf=$mrg$packed_vq" -- \
       --size "$size" < /dev/null > "$peer_log" 2>&1 &
   else
     dpdk-testpmd --no-pci --single-file-segments -l 0,1 --main-lcore 1 -m 256 --file-prefix "$tag-peer" \
-      --no-telemetry --vdev "net_virtio_user0,path=$sock,queues=1,mrg_rxbuf=$mrg" -- \
+      --no-telemetry --vdev "net_virtio_user0,path=$sock,queues=1,mrg_rxbuf=$mrg$packed_vq" -- \
       --forward-mode=$peer_mode --txpkts="$size" --nb-cores=1 --stats-period 1 < /dev/null > "$peer_log" 2>&1 &
   fi
   local peer_pid=$!
@@ -107,11 +113,12 @@ median() {
 
 for round in $(seq "$ROUNDS"); do
   for cell in $CELLS; do
-    IFS=- read -r dir size mrg zc peer <<< "$cell"
-    [[ -z $peer || ( $peer == w && $dir == gtx ) ]] || { echo "bad cell $cell" >&2; exit 2; }
+    IFS=- read -r dir size mrg zc flags <<< "$cell"
+    [[ -z $flags || $flags == p || ( ( $flags == w || $flags == wp ) && $dir == gtx ) ]] ||
+      { echo "bad cell $cell" >&2; exit 2; }
     order="vswitch dpdk"; (( round % 2 == 0 )) && order="dpdk vswitch"
     for be in $order; do
-      run_one "$be" "$dir" "$size" "$mrg" "$zc" "$peer"
+      run_one "$be" "$dir" "$size" "$mrg" "$zc" "$flags"
       pps=$PPS cyc=$CYC
       printf '%s\t%s\t%s\t%.0f\t%s\n' "$cell" "$be" "$round" "$pps" "$cyc" | tee -a "$results"
     done

@@ -47,6 +47,7 @@ struct Options {
   uint32_t size = 64;
   bool zero_copy = false;
   bool in_order = true;
+  bool packed = false;  // offer VIRTIO_F_RING_PACKED (the peer asks with packed_vq=1)
   uint32_t zc_threshold = 0;  // 0: the library default
   double duration = 0;
   std::string file_prefix = "vsw-bench";
@@ -56,7 +57,7 @@ struct Options {
 [[noreturn]] void Usage(const char* msg) {
   std::fprintf(stderr,
                "error: %s\nusage: vswitch-vhost-bench --socket PATH [--mode drop|gen] [--size N] "
-               "[--zero-copy] [--no-in-order] [--duration S] [--file-prefix P] [--lcore N]\n",
+               "[--zero-copy] [--no-in-order] [--packed] [--duration S] [--file-prefix P] [--lcore N]\n",
                msg);
   std::exit(2);
 }
@@ -74,6 +75,7 @@ Options Parse(int argc, char** argv) {
     else if (a == "--size") o.size = static_cast<uint32_t>(std::stoul(value()));
     else if (a == "--zero-copy") o.zero_copy = true;
     else if (a == "--no-in-order") o.in_order = false;
+    else if (a == "--packed") o.packed = true;
     else if (a == "--duration") o.duration = std::stod(value());
     else if (a == "--file-prefix") o.file_prefix = value();
     else if (a == "--lcore") o.lcore = value();
@@ -131,6 +133,7 @@ int main(int argc, char** argv) {
     };
     driver.CallbackRegister(ops);
     if (!o.in_order && driver.FeatureDisable(vh::kFeatureInOrder) != 0) return 1;
+    if (o.packed && driver.FeatureEnable(vh::kFeaturePacked) != 0) return 1;
     std::string error;
     const uint64_t flags = o.zero_copy ? vh::kRegisterDequeueZeroCopy : 0;
     if (driver.Register(o.socket, flags, {}, &error) != 0) {
