@@ -29,6 +29,17 @@ bool CreateSharedObjects(const PrimaryOptions& options, SharedObjects* out, std:
   s.layout_size = sizeof(SharedState);
   for (uint32_t i = 0; i < kMaxDevices; ++i) s.devices[i].vid.store(-1);
 
+  // Zeroed: no ring recorded yet (packed_ring_record.h: valid 0).
+  out->packed_rings = rte_memzone_reserve_aligned(kPackedRingsMemzone, kPackedRingsBytes, socket,
+                                                  RTE_MEMZONE_SIZE_HINT_ONLY, kCacheLine);
+  if (out->packed_rings == nullptr) {
+    *error = "cannot reserve the " + std::string(kPackedRingsMemzone) +
+             " memzone: " + std::string(rte_strerror(rte_errno));
+    FreeSharedObjects(out);
+    return false;
+  }
+  std::memset(out->packed_rings->addr, 0, kPackedRingsBytes);
+
   out->pool = rte_pktmbuf_pool_create(kMbufPool, options.mbufs, options.mbuf_cache, 0,
                                       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
   if (out->pool == nullptr) {
@@ -67,6 +78,7 @@ void FreeSharedObjects(SharedObjects* o) {
   for (rte_ring* r : o->to_vm) rte_ring_free(r);
   for (rte_ring* r : o->from_vm) rte_ring_free(r);
   if (o->pool != nullptr) rte_mempool_free(o->pool);
+  if (o->packed_rings != nullptr) rte_memzone_free(o->packed_rings);
   if (o->memzone != nullptr) rte_memzone_free(o->memzone);
   *o = SharedObjects{};
 }

@@ -1,5 +1,6 @@
 // The DPDK objects the primary owns and every secondary looks up by name (names.h): the
-// state memzone, the mbuf pool, the per-device rings and the MAC table.
+// state memzone, the packed ring records' memzone, the mbuf pool, the per-device rings and
+// the MAC table.
 #pragma once
 
 #include <rte_hash.h>
@@ -18,6 +19,7 @@ namespace vswitch {
 struct SharedObjects {
   const rte_memzone* memzone = nullptr;
   SharedState* state = nullptr;
+  const rte_memzone* packed_rings = nullptr;  // kPackedRingsMemzone
   rte_mempool* pool = nullptr;
   std::vector<rte_ring*> to_vm;
   std::vector<rte_ring*> from_vm;

@@ -10,6 +10,9 @@ namespace vswitch {
 inline constexpr const char* kStateMemzone = "vswitch_state";
 inline constexpr const char* kMbufPool = "vsw_mbuf_pool";
 inline constexpr const char* kMacTable = "vsw_mac_table";
+// Where vswitch-vhost records each packed ring's device position (kPackedRingsBytes,
+// state_layout.h), so that the next instance can resume it.
+inline constexpr const char* kPackedRingsMemzone = "vsw_packed_rings";
 
 // Per-device rings. DPDK names are at most RTE_RING_NAMESIZE - 1 (31) characters.
 [[nodiscard]] inline std::string ToVmRingName(unsigned device) {

@@ -29,8 +29,10 @@ inline constexpr uint32_t kStateMagic = 0x56535754;  // "VSWT"
 // DropReason::kGuestNoBuffer removed (QueueCounters::drops one shorter). 8:
 // ConfigSnapshot::port_mtu/port_max_frame; DirectPolicy::max_frame removed (guest-to-guest
 // frames are limited by the receiving guest, not the port). 9: RoleSlot's ring repair
-// counters. 10: DeviceInfo::memory_faults. 11: RoleHeld (held_mbufs.h), per role.
-inline constexpr uint32_t kLayoutVersion = 11;
+// counters. 10: DeviceInfo::memory_faults. 11: RoleHeld (held_mbufs.h), per role. 12: the
+// vsw_packed_rings memzone (kPackedRingsBytes below; not in SharedState, but a secondary
+// of this build needs it from the primary).
+inline constexpr uint32_t kLayoutVersion = 12;
 
 inline constexpr std::size_t kCacheLine = 64;
 // 82599 VMDQ offers 64 pools; one device per pool.
@@ -40,6 +42,22 @@ inline constexpr uint32_t kMaxQueuePairs = 8;
 inline constexpr std::size_t kSocketPathMax = 108;  // sizeof(sockaddr_un::sun_path)
 inline constexpr std::size_t kPortNameMax = 256;
 inline constexpr uint16_t kVlanBase = 1000;  // device i uses VLAN 1000 + i (vhost-switch)
+
+// The vsw_packed_rings memzone (names.h): kMaxDevices slots of kPackedRingsSlotBytes. A
+// slot is the socket path it serves (NUL-terminated, in the first
+// kPackedRingsSlotPathBytes) followed by one record per vring, kPackedRingRecordBytes each
+// (the vhost library's PackedRingRecord, secondary/vhost/lib/virtio/packed_ring_record.h,
+// which vswitch-vhost static_asserts against this size). A slot follows its socket path,
+// not the socket's position in the configuration, so that records never pass to another
+// socket when the list changes between restarts (secondary/vhost/packed_ring_records.h).
+// Zeroed by the primary, written only by vswitch-vhost; kept across its restarts.
+inline constexpr uint32_t kVringsPerDevice = 2 * kMaxQueuePairs;
+inline constexpr std::size_t kPackedRingRecordBytes = 64 + 2 * 1024;
+inline constexpr std::size_t kPackedRingsSlotPathBytes = 128;
+static_assert(kSocketPathMax < kPackedRingsSlotPathBytes && kPackedRingsSlotPathBytes % kCacheLine == 0);
+inline constexpr std::size_t kPackedRingsSlotBytes =
+    kPackedRingsSlotPathBytes + std::size_t{kVringsPerDevice} * kPackedRingRecordBytes;
+inline constexpr std::size_t kPackedRingsBytes = std::size_t{kMaxDevices} * kPackedRingsSlotBytes;
 
 using Counter = std::atomic<uint64_t>;
 static_assert(Counter::is_always_lock_free, "shared counters must be lock-free across processes");

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mapping_publisher.h"
 #include "names.h"
+#include "packed_ring_records.h"
 #include "poll_pacer.h"
 #include "vhost_log.h"
 #include "secondary_main.h"
@@ -72,8 +73,21 @@ int RunVhost(SecondaryRuntime& rt, const Config& config, std::atomic<bool>& stop
   // Declared before the driver: the driver's zero-copy slots hand their mappings back to
   // it when they go. Always made, so a table an earlier instance published is cleared.
   MappingPublisher publisher(state);
+  // Before the driver, which writes into it until it is gone.
+  PackedRingRecordSlots packed_records;
+  {
+    std::string records_error;
+    if (!packed_records.Init(o.socket_files, &records_error)) {
+      VSW_LOG(ERR, "%s", records_error.c_str());
+      return 1;
+    }
+  }
   vhost::Driver driver;
   if (o.dequeue_zero_copy) driver.SetMappingSharer(&publisher);
+  // A packed ring resumes where the previous instance left it when the front-end cannot
+  // say where that was (QEMU after a back-end that died or left: docs/architecture.md
+  // "Resuming a packed ring").
+  driver.SetPackedRingRecords(&packed_records);
   VhostForwarder forwarder(driver, state, pool, o.socket_files,
                            o.dequeue_zero_copy ? &publisher : nullptr);
   std::string error;

@@ -76,9 +76,9 @@ SeqReport ParseSeqReport(const std::string& log) {
 }
 
 SeqPeerProcess::SeqPeerProcess(const TestGroup& group, int cpu, const std::string& mac_a,
-                               const std::string& mac_b, bool server_mode)
+                               const std::string& mac_b, bool server_mode, bool packed)
     : prefix_(UniqueName("vsq") + "n" + std::to_string(g_instances++)) {
-  const std::string server = server_mode ? ",server=1" : "";
+  const std::string server = std::string(server_mode ? ",server=1" : "") + (packed ? ",packed_vq=1" : "");
   process_ = Process(
       {BinaryDir() + "/tests/tools/vswitch-seq-peer", "-l", std::to_string(cpu), "--no-pci",
        "--single-file-segments", "--file-prefix=" + prefix_, "-m", "128", "--no-telemetry", "--vdev",

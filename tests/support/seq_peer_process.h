@@ -41,8 +41,9 @@ class SeqPeerProcess {
  public:
   // The peer's main lcore runs on `cpu`. `server_mode`: the ports listen (virtio-user
   // server=1) for a client-mode vswitch-vhost and accept it again after it restarts.
+  // `packed`: the ports ask for packed virtqueues (virtio-user packed_vq=1).
   SeqPeerProcess(const TestGroup& group, int cpu, const std::string& mac_a, const std::string& mac_b,
-                 bool server_mode);
+                 bool server_mode, bool packed = false);
   ~SeqPeerProcess();
   SeqPeerProcess(const SeqPeerProcess&) = delete;
   SeqPeerProcess& operator=(const SeqPeerProcess&) = delete;
