@@ -7,10 +7,12 @@
 # test's own main (tests/support/test_main.cc) checks each need before any test runs and
 # fails loudly, naming what is missing and the command that provides it. Nothing is
 # skipped quietly: a machine without hugepages fails the hugepage tests. LABELS adds labels
-# that are not needs, for choosing what a run leaves out (the sanitized CI run, README):
+# that are not needs, for choosing what a run takes or leaves out (README):
 # `timing` marks a test whose assertions are latency or CPU-use bounds (what it measures
-# is speed); `sanitize-skip` a test left out of the sanitized CI run to fit CI's time,
-# whose code paths other tests run sanitized.
+# is speed, which a sanitizer's slowdown changes); `sanitize-ci` a test of the sanitized
+# CI run (`deploy/vswitch test --sanitize --ci-subset`). The build target `sanitize-ci`
+# (tests/CMakeLists.txt) builds exactly those tests and, through each test's
+# add_dependencies, the programs it starts, so that run compiles only what it runs.
 function(vswitch_add_test)
   cmake_parse_arguments(T "SERIAL" "NAME;TIMEOUT" "SOURCES;LIBS;NEEDS;LABELS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})
@@ -27,5 +29,8 @@ function(vswitch_add_test)
     ENVIRONMENT "VSWITCH_TEST_NEEDS=${needs};VSWITCH_SOURCE_DIR=${PROJECT_SOURCE_DIR};VSWITCH_BINARY_DIR=${PROJECT_BINARY_DIR}")
   if(T_SERIAL)
     set_tests_properties(${T_NAME} PROPERTIES RUN_SERIAL TRUE)
+  endif()
+  if("sanitize-ci" IN_LIST T_LABELS)
+    set_property(GLOBAL APPEND PROPERTY VSWITCH_SANITIZE_CI_TESTS ${T_NAME})
   endif()
 endfunction()
