@@ -16,6 +16,32 @@ std::atomic<bool> g_stop{false};
 
 void OnStop(int) { g_stop.store(true); }
 
+// Field `n` (proc(5) numbering, 3 = state) of a /proc/PID/stat line; empty when the line
+// has none. The command name (field 2) may hold spaces and ')': fields are counted from
+// the last ')'.
+std::string_view StatField(std::string_view line, int n) {
+  const size_t close = line.rfind(')');
+  if (close == std::string_view::npos || n < 3) return {};
+  std::string_view rest = line.substr(close + 1);
+  for (int field = 3;; ++field) {
+    const size_t begin = rest.find_first_not_of(" \n");
+    if (begin == std::string_view::npos) return {};
+    rest.remove_prefix(begin);
+    const size_t end = std::min(rest.find_first_of(" \n"), rest.size());
+    if (field == n) return rest.substr(0, end);
+    rest.remove_prefix(end);
+  }
+}
+
+// Reads /proc/PID/stat (or /proc/self/stat) into `buf`; its length, 0 when unreadable.
+size_t ReadStat(const char* path, char* buf, size_t size) {
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  const ssize_t n = read(fd, buf, size);
+  close(fd);
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
 }  // namespace
 
 bool ProcessAlive(pid_t pid) {
@@ -23,58 +49,29 @@ bool ProcessAlive(pid_t pid) {
   if (kill(pid, 0) != 0 && errno != EPERM) return false;
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[256];
-  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  // Format: "pid (comm) S ...": the state follows the last ')'.
-  const char* p = nullptr;
-  for (ssize_t i = n - 1; i >= 0; --i) {
-    if (buf[i] == ')') {
-      p = buf + i;
-      break;
-    }
-  }
-  if (p == nullptr || p[1] == '\0' || p[2] == '\0') return true;
-  return p[2] != 'Z' && p[2] != 'X';
+  char buf[1024];
+  const size_t n = ReadStat(path, buf, sizeof(buf));
+  if (n == 0) return false;
+  const std::string_view state = StatField(std::string_view(buf, n), 3);
+  if (state.empty()) return true;
+  return state[0] != 'Z' && state[0] != 'X';
 }
 
 std::optional<uint64_t> ParseStartTicks(std::string_view line) {
-  // "pid (comm) state ppid ...": comm may hold spaces and ')', so count fields from the
-  // last ')'; the state is field 3 and the start time field 22.
-  const size_t close = line.rfind(')');
-  if (close == std::string_view::npos) return std::nullopt;
-  std::string_view rest = line.substr(close + 1);
-  int field = 2;
-  while (!rest.empty()) {
-    const size_t begin = rest.find_first_not_of(' ');
-    if (begin == std::string_view::npos) break;
-    rest.remove_prefix(begin);
-    const size_t end = std::min(rest.find(' '), rest.size());
-    if (++field == 22) {
-      uint64_t ticks = 0;
-      for (char c : rest.substr(0, end)) {
-        if (c < '0' || c > '9') return std::nullopt;
-        ticks = ticks * 10 + static_cast<uint64_t>(c - '0');
-      }
-      return end == 0 ? std::nullopt : std::optional<uint64_t>(ticks);
-    }
-    rest.remove_prefix(end);
+  const std::string_view field = StatField(line, 22);
+  if (field.empty()) return std::nullopt;
+  uint64_t ticks = 0;
+  for (char c : field) {
+    if (c < '0' || c > '9') return std::nullopt;
+    ticks = ticks * 10 + static_cast<uint64_t>(c - '0');
   }
-  return std::nullopt;
+  return ticks;
 }
 
 double MsSinceExec() {
-  const int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
   char buf[1024];
-  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  const std::optional<uint64_t> ticks = ParseStartTicks(std::string_view(buf, static_cast<size_t>(n)));
+  const size_t n = ReadStat("/proc/self/stat", buf, sizeof(buf));
+  const std::optional<uint64_t> ticks = ParseStartTicks(std::string_view(buf, n));
   const long hz = sysconf(_SC_CLK_TCK);
   timespec now;
   if (!ticks || hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &now) != 0) return -1;

@@ -43,7 +43,8 @@ class SecondaryRuntime {
   [[nodiscard]] bool Register(std::string* error);
   void Deregister();
 
-  // Milliseconds since exec at each start-up phase's end (MarkUp logs them).
+  // Milliseconds since the process started (MsSinceExec) at each start-up phase's end
+  // (MarkUp logs them).
   struct Startup {
     double attach_begin_ms = -1;
     double eal_done_ms = -1;
