@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "clock.h"
 #include "direct_route.h"
 #include "log.h"
@@ -194,10 +196,13 @@ void VhostForwarder::Arm() {
   armed_.clear();
   for (const Slot& slot : slots_) {
     if (slot.active_vid < 0) continue;
+    const bool tx_room = TxRoom(static_cast<uint32_t>(&slot - slots_.data()), slot) != 0 ||
+                         TxDrainDue(slot, MonotonicNs());
     for (uint16_t q = 0; q < slot.queue_pairs; ++q) {
-      // Guest TX: a kick when the guest adds a packet. Guest RX: a kick when it adds
-      // buffers, wanted only while frames wait for them.
-      armed_.push_back({slot.active_vid, static_cast<uint16_t>(2 * q + 1)});
+      // Guest TX: a kick when the guest adds a packet, unless from_vm has no room for
+      // one (MaxSleepUs looks again). Guest RX: a kick when it adds buffers, wanted only
+      // while frames wait for them.
+      if (tx_room) armed_.push_back({slot.active_vid, static_cast<uint16_t>(2 * q + 1)});
       if (slot.pending_count > 0) armed_.push_back({slot.active_vid, static_cast<uint16_t>(2 * q)});
     }
   }
@@ -215,8 +220,9 @@ bool VhostForwarder::HasWork() {
       continue;
     }
     if (slot.pending_count == 0 && rte_ring_count(slot.to_vm) != 0) return true;
+    const bool tx_room = TxRoom(i, slot) != 0 || TxDrainDue(slot, MonotonicNs());
     for (uint16_t q = 0; q < slot.queue_pairs; ++q) {
-      if (driver_.AvailEntries(slot.active_vid, static_cast<uint16_t>(2 * q + 1)) != 0) return true;
+      if (tx_room && driver_.AvailEntries(slot.active_vid, static_cast<uint16_t>(2 * q + 1)) != 0) return true;
       if (slot.pending_count > 0 && driver_.AvailEntries(slot.active_vid, static_cast<uint16_t>(2 * q)) != 0) {
         return true;
       }
@@ -228,10 +234,14 @@ bool VhostForwarder::HasWork() {
 uint64_t VhostForwarder::MaxSleepUs() {
   // Frames waiting for a guest's buffers: as --rx-retry would, look again soon even if
   // the guest does not kick. Zero-copy buffers come back when vswitch-switching frees
-  // their mbufs, which rings nothing here.
-  for (const Slot& slot : slots_) {
+  // their mbufs, which rings nothing here; nor does switching making room on a full
+  // from_vm ring (TxRoom).
+  for (uint32_t i = 0; i < slots_.size(); ++i) {
+    const Slot& slot = slots_[i];
     if (slot.active_vid < 0) continue;
-    if (slot.pending_count > 0 || driver_.ZeroCopyInFlight(slot.active_vid) != 0) return 1000;
+    if (slot.pending_count > 0 || driver_.ZeroCopyInFlight(slot.active_vid) != 0 || TxRoom(i, slot) == 0) {
+      return 1000;
+    }
   }
   // Otherwise only the heartbeat and the counter sync need us.
   return kHeartbeatBoundSleepUs;
@@ -356,6 +366,11 @@ uint32_t VhostForwarder::Poll() {
   return work;
 }
 
+uint16_t VhostForwarder::TxRoom(uint32_t index, const Slot& slot) const {
+  if (direct_ && views_[index].learned) return kBurst;
+  return static_cast<uint16_t>(std::min<unsigned>(kBurst, rte_ring_free_count(slot.from_vm)));
+}
+
 uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
   const int vid = slot.vid.load(std::memory_order_acquire);
   if (vid != slot.active_vid) {
@@ -389,9 +404,19 @@ uint32_t VhostForwarder::PollDevice(uint32_t index, Slot& slot) {
 
   // Guest TX: every queue pair's TX queue into the one from_vm ring (we are its only
   // producer). A burst per queue per round bounds what one guest can take from others.
+  // Only what from_vm has room for is read (TxRoom), but for a burst per queue once in a
+  // while when it has none (TxDrainDue).
+  bool drain = false;
+  if (TxRoom(index, slot) == 0) {
+    const uint64_t now = MonotonicNs();
+    drain = TxDrainDue(slot, now);
+    if (drain) slot.tx_drain_ns = now + kFullRingDrainNs;
+  }
   for (uint16_t q = 0; q < slot.queue_pairs; ++q) {
     rte_mbuf** pkts = tx_burst_;
-    const uint16_t n = driver_.DequeueBurst(vid, static_cast<uint16_t>(2 * q + 1), pool_, pkts, kBurst, builder_);
+    const uint16_t room = drain ? kBurst : TxRoom(index, slot);
+    if (room == 0) break;
+    const uint16_t n = driver_.DequeueBurst(vid, static_cast<uint16_t>(2 * q + 1), pool_, pkts, room, builder_);
     if (n == 0) continue;
     work += n;
     QueueCounters& qc = counters.vhost_tx[q];

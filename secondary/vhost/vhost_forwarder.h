@@ -91,6 +91,7 @@ class VhostForwarder final : public SleepHooks {
     RxQueueSpread<kMaxQueuePairs> rx;  // enabled guest RX queues: bursts go round robin
     uint16_t pending_start = 0;
     uint16_t pending_count = 0;
+    uint64_t tx_drain_ns = 0;      // TxDrainDue: when a full from_vm may next cost a burst
     rte_mbuf** pending = nullptr;  // the device's list in the ledger (held_mbufs.h)
     // Last values of the library's drop counters copied into shared memory, per vring.
     std::array<std::array<uint64_t, vhost::kDropReasonCount>, 2 * kMaxQueuePairs> seen_drops{};
@@ -114,6 +115,20 @@ class VhostForwarder final : public SleepHooks {
   // when frames for it already wait in to_vm or `pending`: they go first).
   [[nodiscard]] uint16_t EnqueueDirect(uint32_t src, uint32_t dst, rte_mbuf** pkts, uint16_t n);
   void WakeDatapath();
+  // How many of device `index`'s guest TX frames one dequeue may take: a burst when they
+  // may go straight to another guest (direct, sender learned), else no more than the
+  // device's from_vm ring has room for. We are that ring's only producer, so its room
+  // only grows until our enqueue. With switching slow, stopped or restarting, frames
+  // wait in the guest's TX ring, as behind a NIC that stops taking them, and this poller
+  // goes idle instead of copying and freeing them on the CPU a restarting switching
+  // needs; TxDrainDue lets the ring move slowly meanwhile.
+  [[nodiscard]] uint16_t TxRoom(uint32_t index, const Slot& slot) const;
+  // True, at most once per kFullRingDrainNs per device, when its from_vm ring has had no
+  // room: one burst is then read and dropped (ring_full), so that a guest whose frames
+  // nobody routes (switching stopped for minutes) still sees its TX ring move (no
+  // transmit timeout in its kernel, zero-copy buffers returned) at ~32 frames per ms.
+  [[nodiscard]] static bool TxDrainDue(const Slot& slot, uint64_t now_ns) { return now_ns >= slot.tx_drain_ns; }
+  static constexpr uint64_t kFullRingDrainNs = 1'000'000;
   uint32_t PollDevice(uint32_t index, Slot& slot);
   void SyncDropCounters(uint32_t index, Slot& slot);
   void SeeCounters(Slot& slot, int vid);
