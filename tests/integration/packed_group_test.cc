@@ -104,9 +104,7 @@ class PackedGroup {
     group_ = std::make_unique<TestGroup>(o);
     up_ = group_->Vswitch({"up"});
     if (up_.exit_code != 0) return;
-    // The kernel's side of the tap sends nothing toward the guests.
-    (void)RunCommand({"sysctl", "-qw", "net.ipv6.conf." + group_->iface() + ".disable_ipv6=1"});
-    (void)RunCommand({"ip", "link", "set", group_->iface(), "up"});
+    (void)group_->TapUp();
   }
   [[nodiscard]] bool ok() const { return up_.exit_code == 0; }
   [[nodiscard]] std::string why() const { return up_.output + group_->Log("primary") + group_->Log("vhost"); }

@@ -72,8 +72,7 @@ class RingRepairGroupTest : public testing::Test {
     group_ = std::make_unique<TestGroup>(std::map<std::string, std::string>{{"switching.direct-vm2vm", "0"}});
     const CommandResult up = group_->Vswitch({"up"});
     ASSERT_EQ(up.exit_code, 0) << up.output << group_->Log("switching");
-    (void)RunCommand({"sysctl", "-qw", "net.ipv6.conf." + group_->iface() + ".disable_ipv6=1"});
-    (void)RunCommand({"ip", "link", "set", group_->iface(), "up"});
+    (void)group_->TapUp();
   }
   TestGroup& g() { return *group_; }
 

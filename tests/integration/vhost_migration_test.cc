@@ -125,8 +125,7 @@ TEST(VhostMigrationTest, GuestMovesBetweenDevicesWithItsRingsIntact) {
 TEST(VhostMigrationTest, PortTrafficReachesTheGuestWhileItsMemoryIsCopied) {
   TestGroup group;
   ASSERT_EQ(group.Vswitch({"up"}).exit_code, 0) << group.Log("vhost");
-  (void)RunCommand({"sysctl", "-qw", "net.ipv6.conf." + group.iface() + ".disable_ipv6=1"});
-  ASSERT_EQ(RunCommand({"ip", "link", "set", group.iface(), "up"}).exit_code, 0);
+  ASSERT_TRUE(group.TapUp());
   const std::string guest = SourceDir() + "/tests/peers/guest/";
   const std::string append = "vsw.ip=10.0.0.2/24 vsw.bgping=10.0.0.1 vsw.bgping_interval=0.3 vsw.loop=1 vsw.period=1";
   const std::string src_console = group.dir() / "src.console", dst_console = group.dir() / "dst.console";

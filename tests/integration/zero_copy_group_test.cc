@@ -119,9 +119,7 @@ class ZeroCopyGroup {
         {"vhost.dequeue-zero-copy", "true"}, {"switching.vm2vm", "1"}});
     up_ = group_->Vswitch({"up"});
     if (up_.exit_code != 0) return;
-    (void)RunCommand({"sysctl", "-qw", "net.ipv6.conf." + group_->iface() + ".disable_ipv6=1"});
-    (void)RunCommand({"ip", "link", "set", group_->iface(), "mtu", "2000"});
-    (void)RunCommand({"ip", "link", "set", group_->iface(), "up"});
+    (void)group_->TapUp("2000");
   }
   [[nodiscard]] bool ok() const { return up_.exit_code == 0; }
   [[nodiscard]] std::string why() const { return up_.output + group_->Log("primary") + group_->Log("vhost"); }

@@ -148,9 +148,7 @@ class MonitorScrapeTest : public testing::Test {
       env->error = "deploy/vswitch up failed: " + up.output + env->group->Log("monitor");
       return;
     }
-    // Keep the kernel quiet on the port: no IPv6 autoconfiguration frames.
-    (void)RunCommand({"sysctl", "-qw", "net.ipv6.conf." + env->group->iface() + ".disable_ipv6=1"});
-    (void)RunCommand({"ip", "link", "set", env->group->iface(), "up"});
+    (void)env->group->TapUp();
 
     env->prom_dir = std::make_unique<TempDir>();
     env->prom_port = FreeTcpPort();

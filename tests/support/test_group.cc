@@ -70,6 +70,12 @@ std::string TestGroup::Status(const std::string& jq_expr, const std::vector<std:
   return r.exit_code == 0 ? out : "";
 }
 
+bool TestGroup::TapUp(const std::string& mtu) {
+  (void)RunCommand({"sysctl", "-qw", "net.ipv6.conf." + iface_ + ".disable_ipv6=1"});
+  if (!mtu.empty()) (void)RunCommand({"ip", "link", "set", iface_, "mtu", mtu});
+  return RunCommand({"ip", "link", "set", iface_, "up"}).exit_code == 0;
+}
+
 pid_t TestGroup::RolePid(const std::string& role) {
   const std::string s = Status(".roles." + role + ".pid");
   return s.empty() ? 0 : static_cast<pid_t>(std::stol(s));

@@ -40,6 +40,10 @@ class TestGroup {
   // `status --json [STATUS_ARGS...]` piped through `jq -r EXPR`; empty on failure.
   [[nodiscard]] std::string Status(const std::string& jq_expr,
                                    const std::vector<std::string>& status_args = {});
+  // Brings the port's tap up with IPv6 off on it, so the kernel's side sends nothing
+  // toward the guests (no router solicitations or address probes to count among their
+  // frames), at `mtu` when given. True when `ip link set ... up` succeeded.
+  [[nodiscard]] bool TapUp(const std::string& mtu = "");
   [[nodiscard]] pid_t RolePid(const std::string& role);
   [[nodiscard]] std::string RoleState(const std::string& role) { return Status(".roles." + role + ".state"); }
   // Waits until `role` reports `state`; false after `timeout`.

@@ -66,8 +66,7 @@ TEST(SwitchingGuestTest, LinuxGuestPingsAHostOnVlan1000BehindThePort) {
   TestGroup group;
   const CommandResult up = group.Vswitch({"up"});
   ASSERT_EQ(up.exit_code, 0) << up.output;
-  (void)RunCommand({"sysctl", "-qw", "net.ipv6.conf." + group.iface() + ".disable_ipv6=1"});
-  ASSERT_EQ(RunCommand({"ip", "link", "set", group.iface(), "up"}).exit_code, 0);
+  ASSERT_TRUE(group.TapUp());
   const std::string responder_log = group.dir() / "responder.log";
   Process responder({"/usr/bin/python3", "-u", "-c", kResponder, group.iface()}, responder_log);
   ASSERT_TRUE(WaitFor([&] { return ReadFile(responder_log).find("LISTENING") != std::string::npos; }, 20s))

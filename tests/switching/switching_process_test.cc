@@ -47,8 +47,7 @@ class Switch {
     group_ = std::make_unique<TestGroup>(overrides);
     up_ = group_->Vswitch({"up"});
     if (up_.exit_code != 0) return;
-    (void)RunCommand({"sysctl", "-qw", "net.ipv6.conf." + group_->iface() + ".disable_ipv6=1"});
-    (void)RunCommand({"ip", "link", "set", group_->iface(), "up"});
+    (void)group_->TapUp();
   }
   [[nodiscard]] bool ok() const { return up_.exit_code == 0; }
   [[nodiscard]] std::string why() const { return up_.output + group_->Log("switching"); }
